@@ -47,7 +47,12 @@ int gr__runq_push_front(struct gr__runq *q, struct gr__task *t)
 struct gr__task *gr__runq_pop_back(struct gr__runq *q)
 {
     /* relaxed: only this thread writes tail. */
-    uint32_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed) - 1;
+    uint32_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
+    /* relaxed: only the owner adds tasks, so a queue that looks empty is
+     * empty; this skips the fence on the common idle path. */
+    if (atomic_load_explicit(&q->head, memory_order_relaxed) == tail)
+        return NULL;
+    tail--;
     atomic_store_explicit(&q->tail, tail, memory_order_relaxed);
     /* seq_cst fence: the tail store must be visible before we read head,
      * and a thief's head CAS before its tail read (Chase-Lev). */

@@ -127,10 +127,10 @@ void gr__runtime_foreach_task(struct gr__runtime *rt, void (*fn)(struct gr__task
 {
     for (unsigned i = 0; i <= rt->nworkers; i++) {
         struct gr__task_list *l = i < rt->nworkers ? &rt->workers[i].tasks : &rt->foreign_tasks;
-        pthread_mutex_lock(&l->lock);
+        gr__spin_lock(&l->lock);
         for (struct gr__task *t = l->head; t; t = t->list_next)
             fn(t, arg);
-        pthread_mutex_unlock(&l->lock);
+        gr__spin_unlock(&l->lock);
     }
 }
 
@@ -243,8 +243,7 @@ static int resolve_config(gr_config *cfg, const gr_config *in)
 
 static void init_list(struct gr__task_list *l)
 {
-    pthread_mutex_init(&l->lock, NULL);
-    l->head = NULL;
+    *l = (struct gr__task_list){.lock = GR_SPINLOCK_INIT};
 }
 
 static struct gr__runtime *create_runtime(const gr_config *cfg)
@@ -277,9 +276,6 @@ static struct gr__runtime *create_runtime(const gr_config *cfg)
 
 static void destroy_runtime(struct gr__runtime *rt)
 {
-    for (unsigned i = 0; i < rt->nworkers; i++)
-        pthread_mutex_destroy(&rt->workers[i].tasks.lock);
-    pthread_mutex_destroy(&rt->foreign_tasks.lock);
     pthread_mutex_destroy(&rt->global_lock);
     pthread_mutex_destroy(&rt->teardown_lock);
     free(rt->workers);

@@ -27,7 +27,6 @@ struct gr__runtime {
     _Atomic uint32_t n_parked;    /* workers blocked in the ring wait */
     _Atomic uint32_t n_searching; /* workers looking for work to steal */
     _Atomic uint64_t live;        /* tasks created and not finished */
-    _Atomic uint64_t next_id;
     _Atomic int stopping;
     /* Teardown: main has returned and waits for the other tasks. */
     _Atomic int main_done;

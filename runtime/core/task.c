@@ -138,29 +138,33 @@ static void copy_name(struct gr__task *t, const char *name)
     t->name[n] = '\0';
 }
 
-static void list_add(struct gr__task_list *l, struct gr__task *t)
+/* Ids are unique without a shared counter: list k (0 = foreign threads,
+ * worker i = i + 1) hands out seq * (nworkers + 1) + k. */
+static void list_add(struct gr__runtime *rt, struct gr__task_list *l, struct gr__task *t)
 {
     t->list = l;
-    pthread_mutex_lock(&l->lock);
+    uint64_t k = l == &rt->foreign_tasks ? 0 : GR_CONTAINER_OF(l, struct gr__worker, tasks)->index + 1u;
+    gr__spin_lock(&l->lock);
+    t->id = ++l->next_seq * (rt->nworkers + 1) + k;
     t->list_prev = NULL;
     t->list_next = l->head;
     if (l->head)
         l->head->list_prev = t;
     l->head = t;
-    pthread_mutex_unlock(&l->lock);
+    gr__spin_unlock(&l->lock);
 }
 
 static void list_remove(struct gr__task *t)
 {
     struct gr__task_list *l = t->list;
-    pthread_mutex_lock(&l->lock);
+    gr__spin_lock(&l->lock);
     if (t->list_prev)
         t->list_prev->list_next = t->list_next;
     else
         l->head = t->list_next;
     if (t->list_next)
         t->list_next->list_prev = t->list_prev;
-    pthread_mutex_unlock(&l->lock);
+    gr__spin_unlock(&l->lock);
 }
 
 static struct gr__task *init_task(struct gr__runtime *rt, const struct gr__stack *st,
@@ -182,7 +186,6 @@ static struct gr__task *init_task(struct gr__runtime *rt, const struct gr__stack
     if (atomic_load(&rt->main_done))
         flags |= GR_TASK_CANCELLED; /* teardown: late spawns start cancelled */
     atomic_store_explicit(&t->flags, flags, memory_order_relaxed);
-    t->id = atomic_fetch_add_explicit(&rt->next_id, 1, memory_order_relaxed) + 1;
     t->wake_msg = (struct gr__msg){.task = t, .kind = GR_MSG_WAKE};
     t->poke_msg = (struct gr__msg){.task = t, .kind = GR_MSG_POKE};
     copy_name(t, name);
@@ -209,7 +212,7 @@ int gr__task_create(struct gr__runtime *rt, gr_task_fn fn, void *arg,
     /* relaxed: a counter; teardown reads it under its lock after the
      * final decrement's acq_rel. */
     atomic_fetch_add_explicit(&rt->live, 1, memory_order_relaxed);
-    list_add(w ? &w->tasks : &rt->foreign_tasks, t);
+    list_add(rt, w ? &w->tasks : &rt->foreign_tasks, t);
     *out = t;
     return 0;
 }

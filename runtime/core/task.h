@@ -92,8 +92,9 @@ struct gr__task {
 /* Registry of live tasks (introspection, teardown). One per worker plus one
  * for foreign threads; a task stays on the list it was created on. */
 struct gr__task_list {
-    pthread_mutex_t lock;
+    gr__spinlock lock;
     struct gr__task *head;
+    uint64_t next_seq; /* ids handed out by this list's creator (under lock) */
 };
 
 /* The handle of a task: its address with the generation in the top bits. */

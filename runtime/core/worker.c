@@ -91,7 +91,12 @@ void gr__worker_finish_switch(struct gr__worker *w)
     switch (after) {
     case GR_AFTER_YIELD:
         atomic_store_explicit(&prev->state, GR_TASK_RUNNABLE, memory_order_relaxed);
-        queue_front(w, prev);
+        prev->next = NULL;
+        if (w->yield_tail)
+            w->yield_tail->next = prev;
+        else
+            w->yield_head = prev;
+        w->yield_tail = prev;
         break;
     case GR_AFTER_EXIT:
         gr__task_unref(w, prev);
@@ -347,6 +352,22 @@ static void poll_once(struct gr__worker *w)
  * Picking the next task
  * --------------------------------------------------------------------- */
 
+static struct gr__task *pop_yielded(struct gr__worker *w)
+{
+    struct gr__task *t = w->yield_head;
+    if (t && !(w->yield_head = t->next))
+        w->yield_tail = NULL;
+    return t;
+}
+
+/* Yielded tasks become stealable (and go behind woken ones). */
+static void publish_yielded(struct gr__worker *w)
+{
+    struct gr__task *t;
+    while ((t = pop_yielded(w)))
+        queue_front(w, t);
+}
+
 static struct gr__task *pop_local(struct gr__worker *w)
 {
     struct gr__task *t = w->runnext;
@@ -354,7 +375,9 @@ static struct gr__task *pop_local(struct gr__worker *w)
         w->runnext = NULL;
         return t;
     }
-    return gr__runq_pop_back(&w->runq);
+    if ((t = gr__runq_pop_back(&w->runq)))
+        return t;
+    return pop_yielded(w);
 }
 
 static struct gr__task *pick_local(struct gr__worker *w)
@@ -362,6 +385,7 @@ static struct gr__task *pick_local(struct gr__worker *w)
     struct gr__task *t;
     if (GR_UNLIKELY(++w->tick % GLOBAL_CHECK_TICKS == 0)) {
         poll_once(w);
+        publish_yielded(w);
         if ((t = gr__global_pop(w->rt)) || (t = gr__runq_pop_front(&w->runq)))
             return t;
     }

@@ -34,6 +34,10 @@ struct gr__worker {
     struct gr__completion eventfd_done;
     struct gr__task *current;
     struct gr__task *runnext;
+    /* Tasks that called gr_yield, FIFO, linked through task->next. Owner
+     * only (no atomics on the yield path); moved to the stealable queue
+     * every GLOBAL_CHECK_TICKS. */
+    struct gr__task *yield_head, *yield_tail;
     gr__ctx sched_ctx; /* the worker thread's own stack */
     enum gr__after after;
     struct gr__task *after_task;
