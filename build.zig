@@ -1,4 +1,4 @@
-//! Build script for greenring (Zig 0.17.1 exactly; run it through ./zigw).
+//! Build script for greenring. Needs the Zig version pinned in build.zig.zon; run it through ./zigw.
 //!
 //! Steps (see `./zigw build --help`):
 //!   install (default)  libgreenring.a, include/*.h, lib/pkgconfig/greenring.pc
@@ -15,7 +15,9 @@
 //!   runtime/arch/switch_<arch>.S   the one assembly file for the target arch
 //!   tests/test_*.c                 one Check program each (+ tests/support/*.c)
 //!   tests/stress/*.c               one soak program each (+ tests/support/*.c)
-//!   examples/*.c, bench/*.c        examples and benchmark cases
+//!   examples/*.c                   one example program each
+//!   bench/*.c                      benchmark cases (a file with its own `main` is
+//!                                  a separate program, installed to bin/)
 //! A suite opts into extra builds with a marker comment in its first 20 lines:
 //!   /* greenring-test: tsan */  /* greenring-test: asan */  /* greenring-test: valgrind */
 
@@ -69,7 +71,11 @@ const Tree = struct {
     suites: []const Suite,
     stress: []const Suite,
     examples: []const []const u8,
+    /// bench/*.c without `main`: benchmark cases linked into the suite.
     bench_c: []const []const u8,
+    /// bench/*.c with their own `main` (load generators, baseline servers):
+    /// standalone programs installed next to the examples.
+    bench_programs: []const []const u8,
 };
 
 /// One flavour of the library (and of the programs linked against it).
@@ -94,10 +100,13 @@ pub fn build(b: *Build) void {
     const tree = scanTree(b);
     const host = b.graph.host;
     const native: Build.ResolvedTarget = b.resolveTargetQuery(.{});
+    // For code that runs under valgrind: with the native CPU Zig may emit
+    // AVX-512, which valgrind cannot execute (SIGILL).
+    const baseline: Build.ResolvedTarget = b.resolveTargetQuery(.{ .cpu_model = .baseline });
 
     // ---- install: libgreenring.a + headers + pkg-config file -------------
     const installed_lib = addLibrary(b, tree, .{
-        .target = target,
+        .target = if (valgrind and target.query.isNative()) baseline else target,
         .optimize = optimize,
         // Trap mode: no Zig UBSan runtime needed by whoever links the archive.
         .sanitize_c = if (sanitize == .undefined) .trap else .off,
@@ -121,7 +130,7 @@ pub fn build(b: *Build) void {
 
     // Flavour of the plain test programs: follows -Doptimize/-Dsanitize/-Dvalgrind.
     const test_flavor: Flavor = .{
-        .target = native,
+        .target = if (valgrind) baseline else native,
         .optimize = optimize,
         .sanitize_c = if (sanitize == .undefined) .full else .off,
         .tsan = sanitize == .thread,
@@ -184,7 +193,12 @@ pub fn build(b: *Build) void {
     // ---- test-valgrind ----------------------------------------------------
     const vg_step = b.step("test-valgrind", "Build the suites marked valgrind with GR_VALGRIND=1 and run them under valgrind");
     {
-        const vg_flavor: Flavor = .{ .target = native, .optimize = .debug, .sanitize_c = .trap, .valgrind = true };
+        const vg_flavor: Flavor = .{
+            .target = baseline,
+            .optimize = .debug,
+            .sanitize_c = .trap,
+            .valgrind = true,
+        };
         const agg = aggregator(b, "run valgrind suites", 1800);
         var vg_lib: ?*Compile = null;
         for (tree.suites) |suite| {
@@ -233,7 +247,21 @@ pub fn build(b: *Build) void {
         link.addArgs(&.{ "-lbenchmark", "-luring", "-pthread", "-o" });
         const bench_bin = link.addOutputFileArg("greenring-bench");
 
+        // Standalone bench programs (own `main`): installed to bin/ before
+        // the suite runs.
+        var installs: std.ArrayList(*Build.Step) = .empty;
+        for (tree.bench_programs) |path| {
+            const mod = cModule(b, fast);
+            mod.addIncludePath(b.path("bench"));
+            mod.addCSourceFiles(.{ .files = &.{path}, .flags = &c_flags });
+            mod.linkLibrary(fast_lib);
+            mod.linkSystemLibrary("uring", .{});
+            const exe = b.addExecutable(.{ .name = stem(path), .root_module = mod });
+            installs.append(b.allocator, &b.addInstallArtifact(exe, .{}).step) catch @panic("OOM");
+        }
+
         const run = Run.create(b, "run greenring-bench");
+        for (installs.items) |install| run.step.dependOn(install);
         run.addFileArg(bench_bin);
         run.addPassthruArgs();
         run.setCwd(b.path(""));
@@ -374,7 +402,7 @@ fn gccAsanLink(b: *Build, common_objs: []const LazyPath, suite: Suite) LazyPath 
 
 /// `prefix` is derived from the .pc file's own location, so the same file is
 /// right wherever the tree is installed (--prefix, DESTDIR, a copy in the
-/// cache). Zig 0.17 resolves the install prefix only when the build runs, so
+/// cache). The build runner resolves the install prefix only when the build runs, so
 /// configure-time text cannot contain it.
 fn pkgConfigText(b: *Build) []const u8 {
     return b.fmt(
@@ -454,13 +482,20 @@ fn scanTree(b: *Build) Tree {
     for (listFiles(b, "tests/stress", ".c", false)) |path| {
         stress.append(b.allocator, .{ .path = path, .name = stem(path), .markers = .empty }) catch @panic("OOM");
     }
+    var bench_c: std.ArrayList([]const u8) = .empty;
+    var bench_programs: std.ArrayList([]const u8) = .empty;
+    for (listFiles(b, "bench", ".c", false)) |path| {
+        const list = if (definesMain(b, path)) &bench_programs else &bench_c;
+        list.append(b.allocator, path) catch @panic("OOM");
+    }
     return .{
         .runtime_c = listFiles(b, "runtime", ".c", true),
         .support_c = listFiles(b, "tests/support", ".c", false),
         .suites = suites.items,
         .stress = stress.items,
         .examples = listFiles(b, "examples", ".c", false),
-        .bench_c = listFiles(b, "bench", ".c", false),
+        .bench_c = bench_c.items,
+        .bench_programs = bench_programs.items,
     };
 }
 
@@ -509,14 +544,30 @@ fn listFiles(b: *Build, dir_path: []const u8, ext: []const u8, recursive: bool) 
     return out.items;
 }
 
+fn readSource(b: *Build, path: []const u8) []const u8 {
+    b.dependOnFileContents(b.path(path));
+    const sub_path = b.pathJoin(&.{ b.root.sub_path, path });
+    return b.root.root_dir.handle.readFileAlloc(b.graph.io, sub_path, b.allocator, .limited(1 << 24)) catch |err|
+        std.debug.panic("cannot read {s}: {t}", .{ path, err });
+}
+
+/// Whether the file defines `main`: a line starting with `int main(` (or
+/// `main(` after a return type on the line before).
+fn definesMain(b: *Build, path: []const u8) bool {
+    var lines = std.mem.splitScalar(u8, readSource(b, path), '\n');
+    while (lines.next()) |line| {
+        var rest = std.mem.trimStart(u8, line, " \t");
+        if (std.mem.startsWith(u8, rest, "int ")) rest = std.mem.trimStart(u8, rest[4..], " \t");
+        if (!std.mem.startsWith(u8, rest, "main")) continue;
+        if (std.mem.startsWith(u8, std.mem.trimStart(u8, rest[4..], " \t"), "(")) return true;
+    }
+    return false;
+}
+
 /// Markers are comments `/* greenring-test: NAME */` (NAME = tsan, asan,
 /// valgrind; several names may share one comment) in the first 20 lines.
 fn readMarkers(b: *Build, path: []const u8) std.EnumSet(Marker) {
-    const io = b.graph.io;
-    b.dependOnFileContents(b.path(path));
-    const bytes = b.root.root_dir.handle.readFileAlloc(io, b.pathJoin(&.{ b.root.sub_path, path }), b.allocator, .limited(1 << 20)) catch |err|
-        std.debug.panic("cannot read {s}: {t}", .{ path, err });
-
+    const bytes = readSource(b, path);
     var set: std.EnumSet(Marker) = .empty;
     var lines = std.mem.splitScalar(u8, bytes, '\n');
     var n: usize = 0;

@@ -24,26 +24,6 @@ int gr__runq_push_back(struct gr__runq *q, struct gr__task *t)
     return 0;
 }
 
-int gr__runq_push_front(struct gr__runq *q, struct gr__task *t)
-{
-    /* relaxed: only this thread writes tail. */
-    uint32_t tail = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    /* acquire: as in push_back. */
-    uint32_t head = atomic_load_explicit(&q->head, memory_order_acquire);
-    for (;;) {
-        if (tail - head >= GR_RUNQ_SIZE)
-            return -ENOSPC;
-        atomic_store_explicit(&q->slots[(head - 1) % GR_RUNQ_SIZE], t, memory_order_relaxed);
-        /* release: a thief that acquires head = head - 1 sees the slot.
-         * Thieves only move head forward, so a thief holding an older head
-         * fails its CAS, or (after another thief moved head back up) takes
-         * a slot that still holds what it read. */
-        if (atomic_compare_exchange_weak_explicit(&q->head, &head, head - 1,
-                                                  memory_order_release, memory_order_acquire))
-            return 0;
-    }
-}
-
 struct gr__task *gr__runq_pop_back(struct gr__runq *q)
 {
     /* relaxed: only this thread writes tail. */

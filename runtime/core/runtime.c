@@ -1,6 +1,7 @@
 #include "core/runtime.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,8 @@
 #include <unistd.h>
 
 #include "core/wait.h"
+#include "offload/offload.h"
+#include "signal/signal.h"
 #include "task/debug.h"
 
 #define MAX_WORKERS 1024u
@@ -109,6 +112,9 @@ static int probe_io_uring(struct gr__runtime *rt)
         if (!io_uring_opcode_supported(probe, needed[i]))
             rc = -ENOSYS;
     rt->cfg_have_msg_ring = probe && io_uring_opcode_supported(probe, IORING_OP_MSG_RING);
+#ifdef GR_VALGRIND
+    rt->cfg_have_msg_ring = 0; /* eventfd wake-ups: they make the ring fd readable */
+#endif
     io_uring_free_probe(probe);
     io_uring_queue_exit(&ring);
     if (!probe)
@@ -236,6 +242,8 @@ static int resolve_config(gr_config *cfg, const gr_config *in)
         cfg->stack_size = GR_DEFAULT_STACK_SIZE;
     if (cfg->stack_size < GR_MIN_STACK_SIZE || cfg->cancel_grace_ns < 0)
         return -EINVAL;
+    if (cfg->offload_threads > 1024)
+        return -EINVAL;
     if (cfg->cancel_grace_ns == 0)
         cfg->cancel_grace_ns = 1000000000;
     return 0;
@@ -252,6 +260,9 @@ static struct gr__runtime *create_runtime(const gr_config *cfg)
     if (!rt)
         return NULL;
     rt->cfg = *cfg;
+    static _Atomic uint16_t runs;
+    /* relaxed: any distinct-enough value will do. */
+    rt->handle_epoch = (uint16_t)(atomic_fetch_add_explicit(&runs, 1, memory_order_relaxed) * 4099u);
     const char *env = getenv("GREENRING_DEBUG");
     rt->debug = cfg->debug || (env && env[0] == '1');
     rt->nworkers = cfg->workers;
@@ -298,6 +309,12 @@ static int run_workers(struct gr__runtime *rt)
     }
     pthread_barrier_init(&ready, NULL, n + 1);
     pthread_barrier_init(&go, NULL, n + 1);
+    /* Workers inherit the mask: managed signals are blocked everywhere the
+     * runtime runs code, so they only arrive through the signalfd. This
+     * thread keeps them blocked until the run ends. */
+    sigset_t managed, saved;
+    gr__signals_set(rt, &managed);
+    pthread_sigmask(SIG_BLOCK, &managed, &saved);
     int rc = 0;
     for (unsigned i = 0; i < n; i++) {
         sa[i] = (struct start_args){.w = &rt->workers[i], .ready = &ready, .go = &go,
@@ -320,6 +337,12 @@ static int run_workers(struct gr__runtime *rt)
         pthread_join(threads[i], NULL);
     pthread_barrier_destroy(&ready);
     pthread_barrier_destroy(&go);
+    /* Signals that arrived after the dispatcher stopped would otherwise be
+     * delivered with their default action when the mask is restored. */
+    struct timespec zero = {0};
+    while (!sigisemptyset(&managed) && sigtimedwait(&managed, NULL, &zero) > 0)
+        ;
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
     free(sa);
     free(threads);
     return rc;
@@ -345,6 +368,14 @@ int gr_run(gr_task_fn main_fn, void *arg, const gr_config *cfg_in)
     if ((rc = gr__stack_pool_init(cfg.stack_size)) < 0)
         goto out_rt;
     gr__task_install_overflow_handler();
+    /* A write to a pipe or socket whose reader is gone must be an EPIPE
+     * result, not the death of the process (the kernel raises SIGPIPE in
+     * the thread that issued the io_uring write). */
+    struct sigaction old_pipe, ignore = {.sa_handler = SIG_IGN};
+    sigaction(SIGPIPE, NULL, &old_pipe);
+    int restore_pipe = old_pipe.sa_handler == SIG_DFL;
+    if (restore_pipe)
+        sigaction(SIGPIPE, &ignore, NULL);
     /* release: tasks and foreign spawners acquire the runtime pointer. */
     atomic_store_explicit(&gr__rt, rt, memory_order_release);
     struct main_args m = {.rt = rt, .fn = main_fn, .arg = arg};
@@ -352,13 +383,23 @@ int gr_run(gr_task_fn main_fn, void *arg, const gr_config *cfg_in)
     gr_spawn_opts opts = {.name = "main"};
     if ((rc = gr__task_create(rt, main_trampoline, &m, &opts, 0, &main_task)) < 0)
         goto out_pool;
+    rt->main_task = main_task;
     gr__task_schedule_new(rt, main_task);
+    if ((rc = gr__signals_start(rt)) < 0)
+        goto out_pool;
+    gr__offload_configure(cfg.offload_threads);
     gr__debug_start(rt);
     rc = run_workers(rt);
     gr__debug_stop(rt);
+    gr__signals_stop(rt);
+    /* Every task has finished: nobody waits on the pool. Idle pool threads
+     * exit now; one still inside an abandoned function leaves later. */
+    gr__offload_shutdown();
     if (rc == 0)
         rc = m.result;
 out_pool:
+    if (restore_pipe)
+        sigaction(SIGPIPE, &old_pipe, NULL);
     atomic_store_explicit(&gr__rt, NULL, memory_order_release);
     gr__stack_pool_destroy();
 out_rt:

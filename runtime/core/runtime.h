@@ -11,11 +11,13 @@
 #include "greenring.h"
 
 struct gr__wait;
+struct gr__signals;
 
 struct gr__runtime {
     gr_config cfg;
     unsigned nworkers;
     int cfg_have_msg_ring; /* IORING_OP_MSG_RING works: wake workers with it */
+    uint16_t handle_epoch;  /* first handle generation of fresh stack slots */
     struct gr__worker *workers;
     /* Global run queue: overflow from local queues and tasks spawned by
      * foreign threads. */
@@ -28,10 +30,13 @@ struct gr__runtime {
     _Atomic uint32_t n_searching; /* workers looking for work to steal */
     _Atomic uint64_t live;        /* tasks created and not finished */
     _Atomic int stopping;
+    _Atomic uint32_t foreign_posts; /* non-worker threads inside gr__worker_post */
     /* Teardown: main has returned and waits for the other tasks. */
     _Atomic int main_done;
     pthread_mutex_t teardown_lock;
     struct gr__wait *teardown_wait;
+    struct gr__task *main_task;
+    struct gr__signals *signals; /* signal/signal.c, NULL when none managed */
     /* Debug mode (task/debug.c). */
     int debug;
     pthread_t watchdog;

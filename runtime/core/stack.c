@@ -237,6 +237,11 @@ int gr__stack_alloc(struct gr__stack_cache *cache, size_t size, struct gr__stack
         if (rc < 0)
             return rc;
     }
+#ifdef GR_FIBER_ASAN
+    /* A previous task may have left poisoned frames behind (it never
+     * returned through them). */
+    __asan_unpoison_memory_region(out->top - out->size, out->size);
+#endif
     write_canary(out);
     /* relaxed: a statistic. */
     atomic_fetch_add_explicit(&pool.in_use, 1, memory_order_relaxed);
@@ -273,6 +278,22 @@ void gr__stack_cache_flush(struct gr__stack_cache *cache)
         free_to_pool_locked(&s);
     }
     pthread_mutex_unlock(&pool.lock);
+}
+
+int gr__stack_slot_top(const void *addr, char **top)
+{
+    const char *a = addr;
+    /* acquire: pairs with the release in add_chunk. */
+    uint32_t n = atomic_load_explicit(&pool.nchunks, memory_order_acquire);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct chunk *c = &pool.chunks[i];
+        if (a >= c->base && a < c->base + c->slot_size * c->slots) {
+            size_t slot = (size_t)(a - c->base) / c->slot_size;
+            *top = c->base + (slot + 1) * c->slot_size;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 int gr__stack_guard_hit(const void *addr, struct gr__stack *out)

@@ -53,6 +53,10 @@ void gr__stack_cache_flush(struct gr__stack_cache *cache);
 /* Canary mode only: 0 if the stack's bottom canary is intact. */
 int gr__stack_canary_ok(const struct gr__stack *s);
 
+/* If addr lies in a stack slot of the pool, set *top to that slot's stack
+ * top and return 1. Lock-free (reads the chunk registry). */
+int gr__stack_slot_top(const void *addr, char **top);
+
 /* Async-signal-safe: if addr lies in the guard region below some stack,
  * fill *out with that stack and return 1. */
 int gr__stack_guard_hit(const void *addr, struct gr__stack *out);

@@ -30,8 +30,9 @@ int gr__task_from_handle(gr_task *h, struct gr__task **out)
     struct gr__runtime *rt = atomic_load_explicit(&gr__rt, memory_order_acquire);
     if (!rt)
         return -EPERM;
-    if (!t || ((uintptr_t)t % GR_CACHELINE) != 0)
-        return -EINVAL;
+    char *top;
+    if (!t || !gr__stack_slot_top(t, &top) || gr__task_at(top) != (char *)t)
+        return -EINVAL; /* not a task of this runtime (or of a past run) */
     if (t->magic != GR_TASK_MAGIC || t->rt != rt)
         return -EINVAL;
     if (t->gen != (uint16_t)(v >> HANDLE_GEN_SHIFT))
@@ -171,7 +172,10 @@ static struct gr__task *init_task(struct gr__runtime *rt, const struct gr__stack
                                   gr_task_fn fn, void *arg, const char *name, int joinable)
 {
     struct gr__task *t = (struct gr__task *)(void *)gr__task_at(st->top);
-    uint16_t gen = t->gen; /* survives in the slot between uses */
+    /* The generation survives in the slot between uses. A fresh slot starts
+     * from a per-run value, so a handle kept from an earlier gr_run whose
+     * stack happens to sit at the same address is still seen as stale. */
+    uint16_t gen = t->magic == GR_TASK_MAGIC ? t->gen : rt->handle_epoch;
     memset(t, 0, sizeof(*t));
     t->magic = GR_TASK_MAGIC;
     t->gen = gen;
@@ -256,7 +260,6 @@ static void free_task(struct gr__worker *w, struct gr__task *t)
     /* The task leaves the registry only now: a finished task whose handle
      * was never joined or detached stays visible to the debug report. */
     list_remove(t);
-    t->gen++;
     struct gr__stack st = t->stack;
     gr__stack_free(w ? &w->stacks : NULL, &st);
 }
@@ -273,12 +276,13 @@ static GR_NORETURN void task_exit(struct gr__task *t, int result)
 {
     t->result = result;
     atomic_store_explicit(&t->state, GR_TASK_DONE, memory_order_release);
+    /* Callbacks first: a joiner resumes after they have run. */
+    gr__task_run_done_callbacks(t);
     /* acq_rel: publishes the result to the joiner (release) and reads its
      * wait record (acquire). */
     uintptr_t joiner = atomic_exchange_explicit(&t->join, GR_JOIN_DONE, memory_order_acq_rel);
     if (joiner > GR_JOIN_DONE)
         gr__wake((struct gr__wait *)joiner, 0);
-    gr__task_run_done_callbacks(t);
     gr__runtime_task_done(t->rt);
     gr__worker_switch_out(gr__worker_self(), GR_AFTER_EXIT);
     __builtin_unreachable();
@@ -298,6 +302,15 @@ void gr__task_entry(void *arg)
 /* ---------------------------------------------------------------------
  * Join, detach, cancel
  * --------------------------------------------------------------------- */
+
+/* The handle is gone (joined or detached): bump the generation at once,
+ * so the old handle is stale (-ESRCH) even while the task is still
+ * finishing, then drop the handle's reference. */
+static void release_handle(struct gr__task *t)
+{
+    t->gen++;
+    gr__task_unref(gr__worker_self(), t);
+}
 
 struct join_wait {
     struct gr__wait wait;
@@ -343,15 +356,21 @@ int gr_join(gr_task *handle)
             atomic_fetch_and(&t->flags, ~GR_TASK_JOINED);
         return -EINVAL;
     }
-    rc = gr__blocking_check(&self);
-    if (rc == 0)
-        rc = gr__task_wait_done(self, t, "join");
+    /* Only waiting is a cancellation point: a finished task is joined
+     * even by a cancelled caller (as awaiting a done asyncio task). acquire:
+     * pairs with the exchange in task_exit, so the result is visible. */
+    rc = 0;
+    if (atomic_load_explicit(&t->join, memory_order_acquire) != GR_JOIN_DONE) {
+        rc = gr__blocking_check(&self);
+        if (rc == 0)
+            rc = gr__task_wait_done(self, t, "join");
+    }
     if (rc < 0) {
         atomic_fetch_and(&t->flags, ~GR_TASK_JOINED);
         return rc;
     }
     int result = t->result;
-    gr__task_unref(gr__worker_self(), t);
+    release_handle(t);
     return result;
 }
 
@@ -367,7 +386,7 @@ int gr_detach(gr_task *handle)
             atomic_fetch_and(&t->flags, ~GR_TASK_DETACHED);
         return -EINVAL;
     }
-    gr__task_unref(gr__worker_self(), t);
+    release_handle(t);
     return 0;
 }
 
@@ -414,6 +433,11 @@ int gr_task_name(gr_task *handle, char *buf, size_t size)
         return rc;
     if (!buf || size == 0)
         return -EINVAL;
+    return gr__task_copy_name(t, buf, size);
+}
+
+int gr__task_copy_name(struct gr__task *t, char *buf, size_t size)
+{
     char unnamed[GR_TASK_NAME_MAX];
     const char *name = t->name;
     if (!name[0]) {

@@ -68,7 +68,9 @@ struct gr__task {
     struct gr__task_list *list; /* registry list it is on */
     struct gr__task *list_prev, *list_next;
     uint64_t id;
-    int64_t parked_at;
+    /* Shown by the task dump, read by other threads: relaxed atomics. */
+    _Atomic int64_t parked_at;
+    _Atomic(const char *) wait_reason;
     _Atomic int64_t cancelled_at; /* when the cancel flag was set (debug reports) */
     /* Done callbacks (task/callbacks.c); run under cb_lock by the exiting
      * task. cbs_closed: the task has finished, callbacks run at once. */
@@ -97,6 +99,17 @@ struct gr__task_list {
     uint64_t next_seq; /* ids handed out by this list's creator (under lock) */
 };
 
+/* Cheap pre-check for fast paths (an uncontended lock): 0 when neither a
+ * cancellation nor any scope can interrupt the task, so the full
+ * gr__blocking_check can be skipped. relaxed: a cancellation racing with the
+ * call is seen by the next blocking call (cancellation is level-triggered);
+ * a call that really waits goes through gr__park's ordering. */
+static inline int gr__task_interrupt_possible(struct gr__task *t)
+{
+    return (atomic_load_explicit(&t->flags, memory_order_relaxed) & GR_TASK_CANCELLED) ||
+           t->scope;
+}
+
 /* The handle of a task: its address with the generation in the top bits. */
 gr_task *gr__task_handle(struct gr__task *t);
 /* Validates a handle: 0, -EINVAL (NULL / not a task of this runtime) or
@@ -117,6 +130,9 @@ void gr__task_schedule_new(struct gr__runtime *rt, struct gr__task *t);
 int gr__task_wait_done(struct gr__task *self, struct gr__task *t, const char *reason);
 /* Runs and closes the done-callback list (task/callbacks.c). */
 void gr__task_run_done_callbacks(struct gr__task *t);
+/* The task's name ("task-<id>" when unnamed) into buf (size > 0); returns
+ * its length. No handle check: for the runtime's own reports. */
+int gr__task_copy_name(struct gr__task *t, char *buf, size_t size);
 /* SIGSEGV handler that turns a guard-page hit into an overflow report. */
 void gr__task_install_overflow_handler(void);
 /* Entry of every task; `arg` is the worker that first switched to it. */

@@ -18,8 +18,17 @@ struct gr__timer {
 
 #define GR_TIMER_IDLE UINT32_MAX
 
+/* The deadline and order live in the heap array itself, so sifting
+ * compares entries in one array instead of reading 100k different task
+ * stacks; the node is only touched to update its index. */
+struct gr__timer_entry {
+    int64_t deadline;
+    uint32_t seq;
+    struct gr__timer *node;
+};
+
 struct gr__timer_heap {
-    struct gr__timer **nodes;
+    struct gr__timer_entry *nodes;
     uint32_t len, cap;
     uint32_t next_seq;
 };

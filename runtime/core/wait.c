@@ -64,7 +64,10 @@ void gr__wake(struct gr__wait *w, int result)
      * registration (primitive lock, CAS, or the CQE on that worker). */
     struct gr__worker *owner = atomic_load_explicit(&t->worker, memory_order_relaxed);
     if (owner == gr__worker_self())
-        gr__worker_make_runnable(owner, t, 1);
+        /* Woken by the running task (a send, an unlock): run-next, as Go
+         * does, for hand-off latency. Woken by completions, timers or
+         * messages while polling: FIFO, in the order they happened. */
+        gr__worker_make_runnable(owner, t, owner->current && !owner->polling);
     else
         gr__worker_post(owner, &t->wake_msg);
 }
@@ -89,7 +92,9 @@ int gr__park(struct gr__wait *w, const char *reason, gr__interrupt_fn on_interru
         w->deadline_result = -ETIMEDOUT;
     }
     t->wait = w;
-    t->parked_at = gr__now_coarse();
+    /* relaxed: only read by introspection, as a snapshot. */
+    atomic_store_explicit(&t->parked_at, gr__now_coarse(), memory_order_relaxed);
+    atomic_store_explicit(&t->wait_reason, reason, memory_order_relaxed);
     /* seq_cst: see gr__interrupt_pending. */
     atomic_store(&t->state, GR_TASK_PARKED);
     int pending = gr__interrupt_pending(t);
@@ -100,5 +105,6 @@ int gr__park(struct gr__wait *w, const char *reason, gr__interrupt_fn on_interru
     if (atomic_load_explicit(&t->state, memory_order_relaxed) != GR_TASK_RUNNING)
         gr__worker_switch_out(wk, GR_AFTER_PARK);
     t->wait = NULL;
+    atomic_store_explicit(&t->wait_reason, NULL, memory_order_relaxed);
     return w->result;
 }

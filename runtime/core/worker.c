@@ -9,12 +9,16 @@
 #include "core/worker.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#ifdef GR_VALGRIND
+#include <poll.h>
+#endif
 #include <unistd.h>
 
 #include "core/io_op.h"
@@ -43,7 +47,7 @@ GR_NOINLINE struct gr__worker *gr__worker_self(void)
  * Context switching
  * --------------------------------------------------------------------- */
 
-static void queue_front(struct gr__worker *w, struct gr__task *t);
+static void queue_woken(struct gr__worker *w, struct gr__task *t);
 static void worker_idle(struct gr__worker *w);
 
 static struct gr__worker *switch_to(struct gr__worker *w, gr__ctx *save, struct gr__task *to,
@@ -191,11 +195,11 @@ static void eventfd_done(struct gr__worker *w, struct gr__completion *c, int32_t
 
 /* Full local queue: move half of it, the oldest, to the global queue (as
  * Go does) so other workers can take it without stealing one by one. */
-static void spill_to_global(struct gr__worker *w)
+static void spill_to_global(struct gr__worker *w, struct gr__runq *q)
 {
     struct gr__task *first = NULL, *last = NULL, *t;
     uint32_t n = 0;
-    while (n < GR_RUNQ_SIZE / 2 && (t = gr__runq_pop_front(&w->runq))) {
+    while (n < GR_RUNQ_SIZE / 2 && (t = gr__runq_pop_front(q))) {
         if (last)
             last->next = t;
         else
@@ -205,6 +209,11 @@ static void spill_to_global(struct gr__worker *w)
     }
     if (n)
         gr__global_push(w->rt, first, last, n);
+}
+
+static uint32_t queued(struct gr__worker *w)
+{
+    return gr__runq_len(&w->spawned) + gr__runq_len(&w->woken);
 }
 
 static void maybe_wake_idle(struct gr__worker *w)
@@ -217,24 +226,24 @@ static void maybe_wake_idle(struct gr__worker *w)
         gr__worker_wake_idle(rt, w);
 }
 
-/* Behind everything queued: woken and yielding tasks, FIFO among them. */
-static void queue_front(struct gr__worker *w, struct gr__task *t)
+/* Woken and yielded tasks: FIFO among themselves. */
+static void queue_woken(struct gr__worker *w, struct gr__task *t)
 {
-    while (GR_UNLIKELY(gr__runq_push_front(&w->runq, t) < 0))
-        spill_to_global(w);
+    while (GR_UNLIKELY(gr__runq_push_back(&w->woken, t) < 0))
+        spill_to_global(w, &w->woken);
 }
 
-/* Next in line: tasks this worker spawned (depth-first). */
-static void queue_back(struct gr__worker *w, struct gr__task *t)
+/* Spawned tasks: the newest runs first (depth-first). */
+static void queue_spawned(struct gr__worker *w, struct gr__task *t)
 {
-    while (GR_UNLIKELY(gr__runq_push_back(&w->runq, t) < 0))
-        spill_to_global(w);
+    while (GR_UNLIKELY(gr__runq_push_back(&w->spawned, t) < 0))
+        spill_to_global(w, &w->spawned);
 }
 
 void gr__worker_push_spawned(struct gr__worker *w, struct gr__task *t)
 {
     atomic_store_explicit(&t->state, GR_TASK_RUNNABLE, memory_order_relaxed);
-    queue_back(w, t);
+    queue_spawned(w, t);
     maybe_wake_idle(w);
 }
 
@@ -259,7 +268,7 @@ void gr__worker_make_runnable(struct gr__worker *w, struct gr__task *t, int lifo
             return;
         t = old;
     }
-    queue_front(w, t);
+    queue_woken(w, t);
     maybe_wake_idle(w);
 }
 
@@ -340,11 +349,13 @@ static void expire_timers(struct gr__worker *w)
  * timers. */
 static void poll_once(struct gr__worker *w)
 {
+    w->polling = 1;
     if (ring_needs_enter(w))
         io_uring_submit_and_get_events(&w->ring);
     reap(w);
     drain_inbox(w);
     expire_timers(w);
+    w->polling = 0;
     gr__debug_poll(w);
 }
 
@@ -365,7 +376,7 @@ static void publish_yielded(struct gr__worker *w)
 {
     struct gr__task *t;
     while ((t = pop_yielded(w)))
-        queue_front(w, t);
+        queue_woken(w, t);
 }
 
 static struct gr__task *pop_local(struct gr__worker *w)
@@ -375,7 +386,7 @@ static struct gr__task *pop_local(struct gr__worker *w)
         w->runnext = NULL;
         return t;
     }
-    if ((t = gr__runq_pop_back(&w->runq)))
+    if ((t = gr__runq_pop_back(&w->spawned)) || (t = gr__runq_pop_front(&w->woken)))
         return t;
     return pop_yielded(w);
 }
@@ -384,9 +395,11 @@ static struct gr__task *pick_local(struct gr__worker *w)
 {
     struct gr__task *t;
     if (GR_UNLIKELY(++w->tick % GLOBAL_CHECK_TICKS == 0)) {
+        /* Fairness: the global queue and the oldest woken task go before
+         * anything spawned since (which would otherwise run first). */
         poll_once(w);
         publish_yielded(w);
-        if ((t = gr__global_pop(w->rt)) || (t = gr__runq_pop_front(&w->runq)))
+        if ((t = gr__global_pop(w->rt)) || (t = gr__runq_pop_front(&w->woken)))
             return t;
     }
     if ((t = pop_local(w)))
@@ -405,7 +418,7 @@ static struct gr__task *take_global(struct gr__worker *w)
         struct gr__task *more = gr__global_pop(w->rt);
         if (!more)
             break;
-        if (gr__runq_push_front(&w->runq, more) < 0) {
+        if (gr__runq_push_back(&w->woken, more) < 0) {
             gr__global_push(w->rt, more, more, 1);
             break;
         }
@@ -423,17 +436,19 @@ static uint32_t next_random(struct gr__worker *w)
     return w->rng = x;
 }
 
-/* Take half of the victim's queue, oldest first; run the first one and
- * queue the rest here (where they can be stolen again). */
-static struct gr__task *steal_half(struct gr__worker *w, struct gr__worker *victim)
+/* Take half of one of the victim's queues, oldest first (for spawned work
+ * the oldest is the biggest subtree, as in Cilk); run the first and queue
+ * the rest here, where they can be stolen again. */
+static struct gr__task *steal_half(struct gr__worker *w, struct gr__runq *from,
+                                   void (*queue)(struct gr__worker *, struct gr__task *))
 {
-    uint32_t want = (gr__runq_len(&victim->runq) + 1) / 2;
+    uint32_t want = (gr__runq_len(from) + 1) / 2;
     struct gr__task *first = NULL, *t;
-    for (uint32_t i = 0; i < want && (t = gr__runq_pop_front(&victim->runq)); i++) {
+    for (uint32_t i = 0; i < want && (t = gr__runq_pop_front(from)); i++) {
         if (!first)
             first = t;
         else
-            queue_front(w, t);
+            queue(w, t);
     }
     return first;
 }
@@ -448,7 +463,8 @@ static struct gr__task *steal(struct gr__worker *w)
     for (unsigned i = 0; i < n; i++) {
         struct gr__worker *victim = &rt->workers[(start + i) % n];
         struct gr__task *t;
-        if (victim != w && (t = steal_half(w, victim)))
+        if (victim != w && ((t = steal_half(w, &victim->spawned, queue_spawned)) ||
+                            (t = steal_half(w, &victim->woken, queue_woken))))
             return t;
     }
     return NULL;
@@ -463,7 +479,7 @@ static struct gr__task *search(struct gr__worker *w)
     uint32_t left = atomic_fetch_sub_explicit(&rt->n_searching, 1, memory_order_relaxed) - 1;
     /* The last searcher found work: others may be needed too (Go's
      * spinning-M hand-off). */
-    if (t && left == 0 && gr__runq_len(&w->runq) > 0 &&
+    if (t && left == 0 && queued(w) > 0 &&
         atomic_load_explicit(&rt->n_parked, memory_order_relaxed))
         gr__worker_wake_idle(rt, w);
     return t;
@@ -496,7 +512,27 @@ static void block_in_ring(struct gr__worker *w)
             tsp = &ts;
         }
         struct io_uring_cqe *cqe;
+#ifdef GR_VALGRIND
+        /* Valgrind (3.19) keeps its big lock across io_uring_enter, so a
+         * worker waiting there stops every other thread: wait in ppoll on
+         * the ring fd instead, which Valgrind knows may block. (Rings are
+         * set up without DEFER_TASKRUN and woken by eventfd under Valgrind,
+         * so the ring fd does become readable.) */
+        (void)cqe;
+        io_uring_submit(&w->ring);
+        if (!io_uring_cq_ready(&w->ring)) {
+            struct pollfd pfd = {.fd = w->ring_fd, .events = POLLIN};
+            struct timespec pts = {0, 0};
+            if (tsp) {
+                pts.tv_sec = tsp->tv_sec;
+                pts.tv_nsec = tsp->tv_nsec;
+            }
+            ppoll(&pfd, 1, tsp ? &pts : NULL, NULL);
+        }
+        io_uring_get_events(&w->ring);
+#else
         io_uring_submit_and_wait_timeout(&w->ring, &cqe, 1, tsp, NULL);
+#endif
     }
     atomic_fetch_sub_explicit(&rt->n_parked, 1, memory_order_relaxed);
     atomic_store(&w->parked, 0);
@@ -550,6 +586,14 @@ struct gr__worker *gr__worker_switch_out(struct gr__worker *w, enum gr__after af
 
 void gr__worker_post(struct gr__worker *w, struct gr__msg *m)
 {
+    struct gr__worker *self = gr__worker_self();
+    struct gr__runtime *rt = w->rt;
+    /* A foreign thread may still be in here after the task it woke has run
+     * and finished: workers wait for such posts before closing their
+     * eventfds (gr__worker_destroy). relaxed increment is enough: the
+     * release CAS below orders it before the message becomes visible. */
+    if (!self)
+        atomic_fetch_add_explicit(&rt->foreign_posts, 1, memory_order_relaxed);
     /* relaxed load: the CAS below validates it. */
     struct gr__msg *head = atomic_load_explicit(&w->inbox, memory_order_relaxed);
     do {
@@ -562,7 +606,11 @@ void gr__worker_post(struct gr__worker *w, struct gr__msg *m)
      * block_in_ring). */
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&w->parked, memory_order_relaxed) && atomic_exchange(&w->parked, 0))
-        send_wake(gr__worker_self(), w);
+        send_wake(self, w);
+    /* release: our last touch of the worker happens before a stopping
+     * worker sees the count drop. */
+    if (!self)
+        atomic_fetch_sub_explicit(&rt->foreign_posts, 1, memory_order_release);
 }
 
 void gr__worker_wake_idle(struct gr__runtime *rt, struct gr__worker *self)
@@ -598,7 +646,9 @@ void gr__worker_wake_all(struct gr__runtime *rt)
 static int setup_ring(struct gr__worker *w)
 {
     static const unsigned flag_sets[] = {
+#ifndef GR_VALGRIND /* DEFER_TASKRUN completions do not wake a ppoll on the ring fd */
         IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+#endif
         IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
         0,
     };
@@ -693,6 +743,9 @@ static void worker_idle(struct gr__worker *w)
 
 void gr__worker_destroy(struct gr__worker *w)
 {
+    /* acquire: pairs with the release decrement in gr__worker_post. */
+    while (atomic_load_explicit(&w->rt->foreign_posts, memory_order_acquire))
+        sched_yield();
     gr__stack_cache_flush(&w->stacks);
     io_uring_queue_exit(&w->ring);
     close(w->eventfd);

@@ -42,6 +42,7 @@ struct gr__worker {
     enum gr__after after;
     struct gr__task *after_task;
     uint32_t tick;
+    int polling; /* inside poll_once: wake-ups are FIFO, not run-next */
     uint32_t rng;
     struct gr__timer_heap timers;
     struct gr__stack_cache stacks;
@@ -58,7 +59,10 @@ struct gr__worker {
     /* Shared with other threads (read by the debug watchdog). */
     _Atomic uint64_t switches;
     _Atomic(struct gr__task *) running;
-    struct gr__runq runq;
+    /* Two local queues (runq.h): spawned tasks run newest first (depth-first
+     * fork-join), woken and yielded ones oldest first. */
+    struct gr__runq spawned;
+    struct gr__runq woken;
     _Atomic(struct gr__msg *) inbox GR_ALIGNED_CACHELINE;
     /* 1 while blocked (or about to block) in the ring wait; whoever
      * exchanges it to 0 sends the wake-up. */

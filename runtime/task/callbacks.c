@@ -40,12 +40,14 @@ int gr_task_result(gr_task *handle, int *result)
     return 0;
 }
 
-static void run_callback(struct gr__task *t, gr_done_cb *cb)
+/* Runs cb for `finished` on the calling task `runner` (which may be the
+ * finished task itself), with blocking calls refused. */
+static void run_callback(struct gr__task *runner, struct gr__task *finished, gr_done_cb *cb)
 {
-    int saved = t->no_block;
-    t->no_block = 1;
-    cb->fn_(gr__task_handle(t), cb->arg_);
-    t->no_block = saved;
+    int saved = runner->no_block;
+    runner->no_block = 1;
+    cb->fn_(gr__task_handle(finished), cb->arg_);
+    runner->no_block = saved;
 }
 
 int gr_task_add_done_callback(gr_task *handle, gr_done_cb *cb, gr_done_fn fn, void *arg)
@@ -69,11 +71,10 @@ int gr_task_add_done_callback(gr_task *handle, gr_done_cb *cb, gr_done_fn fn, vo
         return 0;
     /* Finished already: run it here, under the same rules. */
     struct gr__task *self = gr__current_task();
-    if (self) {
-        run_callback(self, cb);
-    } else {
+    if (self)
+        run_callback(self, t, cb);
+    else
         cb->fn_(handle, arg);
-    }
     return 1;
 }
 
@@ -112,7 +113,7 @@ void gr__task_run_done_callbacks(struct gr__task *t)
     }
     while (rev) {
         gr_done_cb *next = rev->next_;
-        run_callback(t, rev);
+        run_callback(t, t, rev);
         rev = next;
     }
     gr__spin_unlock(&t->cb_lock);
@@ -120,18 +121,23 @@ void gr__task_run_done_callbacks(struct gr__task *t)
 
 int gr_wait_for(gr_task *handle, int64_t ns)
 {
+    int done = gr_task_done(handle);
+    if (done < 0)
+        return done;
+    if (done)
+        return gr_join(handle); /* finished: its result, whatever the timeout */
     gr_scope scope;
     int rc = gr_scope_enter_timeout(&scope, ns);
     if (rc < 0)
         return rc;
     rc = gr_join(handle);
-    int expired = gr_scope_leave(&scope);
-    if (rc != -ETIMEDOUT && rc != -ECANCELED)
+    gr_scope_leave(&scope);
+    /* A successful join released the handle: rc is the task's own result.
+     * Otherwise our wait was interrupted (our timeout, an enclosing one, or
+     * cancellation): cancel the task and wait for it, shielded so that our
+     * own cancellation cannot cut this short. */
+    if ((rc != -ETIMEDOUT && rc != -ECANCELED) || gr_task_done(handle) < 0)
         return rc;
-    if (rc == -ETIMEDOUT && !expired)
-        return rc; /* the task itself returned -ETIMEDOUT */
-    /* Our wait was interrupted: cancel the task and wait for it, shielded
-     * so that our own cancellation cannot cut this short. */
     gr_cancel(handle);
     gr_scope shield;
     gr_scope_enter_shield(&shield);

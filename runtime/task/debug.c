@@ -54,7 +54,7 @@ static void report_cancelled(struct gr__task *t, void *arg)
         return;
     atomic_fetch_or(&t->flags, GR_TASK_REPORTED);
     char name[GR_TASK_NAME_MAX];
-    gr_task_name(gr__task_handle(t), name, sizeof(name));
+    gr__task_copy_name(t, name, sizeof(name));
     fprintf(stderr, "greenring debug: task %s is still running %lld ms after it was cancelled\n",
             name, (long long)((gr__now_coarse() - at) / 1000000));
 }
@@ -72,8 +72,9 @@ static void check_worker(struct gr__worker *w, struct held *h, int64_t now)
         return;
     h->reported = 1;
     char name[GR_TASK_NAME_MAX];
-    gr_task_name(gr__task_handle(t), name, sizeof(name));
-    const char *state = t->wait ? t->wait->reason : "computing";
+    gr__task_copy_name(t, name, sizeof(name));
+    const char *reason = atomic_load_explicit(&t->wait_reason, memory_order_relaxed);
+    const char *state = reason ? reason : "computing";
     fprintf(stderr,
             "greenring debug: task %s has held worker %u for %lld ms without reaching a blocking "
             "call (%s)\n",
@@ -132,7 +133,7 @@ static void report_unjoined(struct gr__task *t, void *arg)
     if (atomic_load(&t->flags) & GR_TASK_DETACHED)
         return;
     char name[GR_TASK_NAME_MAX];
-    gr_task_name(gr__task_handle(t), name, sizeof(name));
+    gr__task_copy_name(t, name, sizeof(name));
     fprintf(stderr, "greenring debug: task %s finished but was never joined or detached\n", name);
     (*count)++;
 }

@@ -17,6 +17,7 @@ struct multi_wait {
     int parked; /* the wait record is armed and nobody woke it yet */
     size_t ndone, n;
     int error_seen;
+    int first_error; /* the first negative result, in completion order */
     enum gr_wait_mode mode;
 };
 
@@ -46,8 +47,10 @@ static void multi_done(gr_task *task, void *arg)
     struct gr__wait *wake = NULL;
     gr__spin_lock(&mw->lock);
     mw->ndone++;
-    if (result < 0)
+    if (result < 0 && !mw->error_seen) {
         mw->error_seen = 1;
+        mw->first_error = result;
+    }
     if (mw->parked && satisfied(mw)) {
         mw->parked = 0;
         wake = &mw->wait;
@@ -70,8 +73,10 @@ static void multi_interrupt(struct gr__wait *w, int reason)
 
 #define STACK_CBS 32
 
-int gr_wait(gr_task **tasks, size_t n, enum gr_wait_mode mode, int64_t deadline,
-            unsigned char *done)
+/* gr_wait, also reporting the first error in completion order (tasks that
+ * had finished before the call count in input order). */
+static int wait_many(gr_task **tasks, size_t n, enum gr_wait_mode mode, int64_t deadline,
+                     unsigned char *done, int *first_error)
 {
     if ((!tasks && n) || mode > GR_WAIT_ALL)
         return -EINVAL;
@@ -105,6 +110,7 @@ int gr_wait(gr_task **tasks, size_t n, enum gr_wait_mode mode, int64_t deadline,
         gr_task_remove_done_callback(tasks[i], &cbs[i].cb);
     if (cbs != stack_cbs)
         free(cbs);
+    *first_error = mw.first_error;
     if (rc < 0)
         return rc;
     if (wait_rc < 0)
@@ -117,6 +123,13 @@ int gr_wait(gr_task **tasks, size_t n, enum gr_wait_mode mode, int64_t deadline,
         count += d;
     }
     return count;
+}
+
+int gr_wait(gr_task **tasks, size_t n, enum gr_wait_mode mode, int64_t deadline,
+            unsigned char *done)
+{
+    int first_error;
+    return wait_many(tasks, n, mode, deadline, done, &first_error);
 }
 
 /* ---------------------------------------------------------------------
@@ -137,25 +150,16 @@ static void cancel_and_join_all(gr_task **tasks, size_t n, int *results)
     gr_scope_leave(&shield);
 }
 
-static int first_error(gr_task **tasks, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        int r;
-        if (gr_task_result(tasks[i], &r) == 0 && r < 0)
-            return r;
-    }
-    return 0;
-}
-
 int gr_gather(gr_task **tasks, size_t n, int *results, enum gr_gather_policy policy)
 {
     if ((!tasks && n) || !results || policy > GR_GATHER_COLLECT_ALL)
         return -EINVAL;
     enum gr_wait_mode mode = policy == GR_GATHER_FAIL_FAST ? GR_WAIT_FIRST_ERROR : GR_WAIT_ALL;
-    int rc = gr_wait(tasks, n, mode, GR_NO_DEADLINE, NULL);
+    int first_error;
+    int rc = wait_many(tasks, n, mode, GR_NO_DEADLINE, NULL, &first_error);
     if (rc < 0 && rc != -ECANCELED && rc != -ETIMEDOUT)
         return rc; /* bad handles: nothing was consumed */
-    int err = rc < 0 ? rc : policy == GR_GATHER_FAIL_FAST ? first_error(tasks, n) : 0;
+    int err = rc < 0 ? rc : policy == GR_GATHER_FAIL_FAST ? first_error : 0;
     /* Either everything is done (the joins return at once), or we stop
      * early and the rest is cancelled; every handle is released. */
     cancel_and_join_all(tasks, n, results);

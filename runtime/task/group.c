@@ -17,6 +17,7 @@ struct gr_group {
     int wait_interrupt;/* why the waiter stopped waiting early, or 0 */
     struct gr__wait *waiter;
     int64_t deadline;
+    int64_t done_at; /* when the last child finished (with a deadline only) */
     int *errors;
     size_t nerrors, cap;
 };
@@ -90,7 +91,9 @@ static void child_finished(gr_group *g, struct gr__task *t, int result)
         if (!g->cancelling)
             cancel_children(g);
     }
-    if (--g->live == 0 && g->waiter) {
+    if (--g->live == 0 && g->deadline != GR_NO_DEADLINE)
+        g->done_at = gr_now();
+    if (g->live == 0 && g->waiter) {
         wake = g->waiter;
         g->waiter = NULL;
     }
@@ -185,6 +188,10 @@ int gr_group_wait(gr_group *g)
         gr__park(&w.wait, "group wait", wait_interrupt, g->deadline);
     gr__spin_lock(&g->lock);
     g->waited = 1;
+    /* Children that were still running at the deadline make the group time
+     * out, even when they finished before the timer could fire. */
+    if (!g->wait_interrupt && g->deadline != GR_NO_DEADLINE && g->done_at >= g->deadline)
+        g->wait_interrupt = -ETIMEDOUT;
     int rc = g->wait_interrupt ? g->wait_interrupt : g->nerrors ? g->errors[0] : 0;
     gr__spin_unlock(&g->lock);
     return rc;

@@ -27,7 +27,7 @@ static void describe(struct gr__task *t, gr_task_info *info, int64_t now)
 {
     memset(info, 0, sizeof(*info));
     info->id = t->id;
-    gr_task_name(gr__task_handle(t), info->name, sizeof(info->name));
+    gr__task_copy_name(t, info->name, sizeof(info->name));
     /* relaxed: a snapshot. */
     int state = atomic_load_explicit(&t->state, memory_order_relaxed);
     info->state = state_name(state);
@@ -36,9 +36,9 @@ static void describe(struct gr__task *t, gr_task_info *info, int64_t now)
     info->cancelled =
         (atomic_load_explicit(&t->flags, memory_order_relaxed) & GR_TASK_CANCELLED) != 0;
     if (state == GR_TASK_PARKED) {
-        struct gr__wait *wait = t->wait;
-        info->wait_reason = wait ? wait->reason : "parking";
-        info->parked_ns = now - t->parked_at;
+        const char *reason = atomic_load_explicit(&t->wait_reason, memory_order_relaxed);
+        info->wait_reason = reason ? reason : "parking";
+        info->parked_ns = now - atomic_load_explicit(&t->parked_at, memory_order_relaxed);
     }
 }
 
