@@ -1258,7 +1258,8 @@ int gr_fs_rmtree(const char *path);
 
 /* ======================================================================
  * Subprocesses (asyncio.create_subprocess_exec)
- * The child starts with no blocked signals and default signal dispositions.
+ * The child starts with no blocked signals, and SIGPIPE and SIGXFSZ at their
+ * default disposition (the runtime ignores SIGPIPE).
  * Waiting uses a pidfd (IORING_OP_WAITID, or a pidfd poll on kernels
  * before 6.7). A process must be released with gr_process_destroy, which
  * kills and reaps a child that is still running: no zombies are left, also
