@@ -281,7 +281,9 @@ enum gr_wait_mode { GR_WAIT_ANY, GR_WAIT_FIRST_ERROR, GR_WAIT_ALL };
 /* asyncio.wait: block until the mode is satisfied or the deadline passes
  * (GR_NO_DEADLINE: none), then set done[i] (if done is non-NULL) and return
  * how many tasks are done. Nothing is cancelled or joined. FIRST_ERROR
- * returns when a task finishes with a negative result, or all are done. */
+ * returns when a task finishes with a negative result, or all are done.
+ * -EINVAL for ANY over an empty set (it could never return), NULL tasks
+ * or an unknown mode; ALL and FIRST_ERROR over no tasks return 0 at once. */
 int gr_wait(gr_task **tasks, size_t n, enum gr_wait_mode mode, int64_t deadline,
             unsigned char *done);
 

@@ -747,6 +747,7 @@ static int wait_bad_main(void *arg)
 {
     (void)arg;
     gr_task *h[2] = {NULL, NULL};
+    ck_assert_int_eq(gr_wait(h, 0, GR_WAIT_ANY, FOREVER, NULL), -EINVAL); /* never satisfiable */
     ck_assert_int_eq(gr_wait(NULL, 1, GR_WAIT_ALL, FOREVER, NULL), -EINVAL);
     ck_assert_int_eq(gr_wait(h, 1, (enum gr_wait_mode)9, FOREVER, NULL), -EINVAL);
     ck_assert_int_eq(gr_wait(h, 1, GR_WAIT_ALL, FOREVER, NULL), -EINVAL);

@@ -128,6 +128,8 @@ static int wait_many(gr_task **tasks, size_t n, enum gr_wait_mode mode, int64_t 
 int gr_wait(gr_task **tasks, size_t n, enum gr_wait_mode mode, int64_t deadline,
             unsigned char *done)
 {
+    if (n == 0 && mode == GR_WAIT_ANY)
+        return -EINVAL; /* could never be satisfied: a silent hang otherwise */
     int first_error;
     return wait_many(tasks, n, mode, deadline, done, &first_error);
 }
