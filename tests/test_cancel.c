@@ -5,7 +5,7 @@
  * handles; teardown when main returns with tasks still alive.
  *
  * Tasks are made to be parked before they are cancelled by polling
- * gr_tasks_foreach (wait_parked), never by sleeping.
+ * gr_tasks_foreach (gr_test_wait_parked), never by sleeping.
  */
 /* greenring-test: tsan */
 /* greenring-test: asan */
@@ -15,112 +15,11 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "support/support.h"
 
 #define FOREVER INT64_MAX
-
-/* ---------------------------------------------------------------------
- * Helpers
- * --------------------------------------------------------------------- */
-
-struct parked_query {
-    const char *name;
-    const char *reason; /* NULL: any */
-    int found;
-};
-
-static void parked_cb(const gr_task_info *info, void *arg)
-{
-    struct parked_query *q = arg;
-    if (strcmp(info->name, q->name) != 0 || strcmp(info->state, "parked") != 0)
-        return;
-    if (q->reason && (!info->wait_reason || strcmp(info->wait_reason, q->reason) != 0))
-        return;
-    q->found++;
-}
-
-/* Yield until `count` tasks called `name` are parked on `reason`. */
-static void wait_parked_n(const char *name, const char *reason, int count)
-{
-    for (;;) {
-        struct parked_query q = {.name = name, .reason = reason};
-        ck_assert_int_ge(gr_tasks_foreach(parked_cb, &q), 1);
-        if (q.found >= count)
-            return;
-        ck_assert_int_eq(gr_yield(), 0);
-    }
-}
-
-static void wait_parked(const char *name, const char *reason)
-{
-    wait_parked_n(name, reason, 1);
-}
-
-/* Only main's stack may remain in use. A task that finished on another
- * worker releases its stack just after switching away, which may be a
- * moment after its joiner resumed: give that a bounded number of yields. */
-static void assert_only_main_stack(void)
-{
-    gr_runtime_stats st;
-    for (int i = 0; i < 1000000; i++) {
-        ck_assert_int_eq(gr_stats(&st), 0);
-        if (st.stacks_in_use == 1)
-            break;
-        gr_yield();
-    }
-    ck_assert_uint_eq(st.stacks_in_use, 1);
-    ck_assert_uint_eq(st.live_tasks, 1);
-}
-
-static gr_task *spawn_named(gr_task_fn fn, void *arg, const char *name)
-{
-    gr_task *t;
-    gr_spawn_opts o = {.name = name};
-    ck_assert_int_eq(gr_spawn(&t, fn, arg, &o), 0);
-    return t;
-}
-
-/* Bytes waiting in a pipe. */
-static int pipe_pending(int fd)
-{
-    int n = -1;
-    ck_assert_int_eq(ioctl(fd, FIONREAD, &n), 0);
-    return n;
-}
-
-/* Fill a pipe's buffer completely (the write end is made non-blocking for
- * this, then blocking again). Returns how many bytes went in. */
-static int fill_pipe(int wfd)
-{
-    int fl = fcntl(wfd, F_GETFL);
-    ck_assert_int_ge(fl, 0);
-    ck_assert_int_eq(fcntl(wfd, F_SETFL, fl | O_NONBLOCK), 0);
-    char buf[4096];
-    memset(buf, 'f', sizeof(buf));
-    int total = 0;
-    for (;;) {
-        ssize_t n = write(wfd, buf, sizeof(buf));
-        if (n < 0) {
-            ck_assert_int_eq(errno, EAGAIN);
-            break;
-        }
-        total += (int)n;
-    }
-    ck_assert_int_eq(fcntl(wfd, F_SETFL, fl), 0);
-    return total;
-}
-
-static int sleep_forever_task(void *arg)
-{
-    _Atomic int *cleanup = arg;
-    int rc = gr_sleep(FOREVER);
-    if (cleanup)
-        atomic_fetch_add(cleanup, 1);
-    return rc;
-}
 
 /* ---------------------------------------------------------------------
  * A task blocked in each kind of wait, cancelled. After the first
@@ -238,19 +137,19 @@ static int cancel_blocked_main(void *arg)
     gr_test_pipe(b->full);
     gr_test_pipe(b->data);
     gr_test_pipe(b->spare);
-    int full_bytes = fill_pipe(b->full[1]);
+    int full_bytes = gr_test_fill_pipe(b->full[1]);
     ck_assert_int_eq(write(b->data[1], "d", 1), 1);
     b->close_fd = dup(b->spare[0]);
     ck_assert_int_ge(b->close_fd, 0);
-    b->partner = spawn_named(sleep_forever_task, NULL, "partner");
+    b->partner = gr_test_spawn_named(gr_test_sleep_forever, NULL, "partner");
     ck_assert_int_eq(gr_group_create(&b->group), 0);
     gr_spawn_opts child = {.name = "group-child"};
-    ck_assert_int_eq(gr_group_spawn(b->group, sleep_forever_task, &b->group_child_cleanup, &child), 0);
+    ck_assert_int_eq(gr_group_spawn(b->group, gr_test_sleep_forever, &b->group_child_cleanup, &child), 0);
     ck_assert_int_eq(gr_group_create(&b->lt_group), 0);
-    ck_assert_int_eq(gr_group_spawn(b->lt_group, sleep_forever_task, &b->lt_child_cleanup, &child), 0);
+    ck_assert_int_eq(gr_group_spawn(b->lt_group, gr_test_sleep_forever, &b->lt_child_cleanup, &child), 0);
 
-    gr_task *t = spawn_named(blocker_task, b, "blocker");
-    wait_parked("blocker", blocker_reason[b->kind]);
+    gr_task *t = gr_test_spawn_named(blocker_task, b, "blocker");
+    gr_test_wait_parked("blocker", blocker_reason[b->kind]);
     ck_assert_int_eq(gr_task_cancelled(t), 0);
     ck_assert_int_eq(gr_cancel(t), 0);
     ck_assert_int_eq(gr_join(t), 0);
@@ -265,10 +164,10 @@ static int cancel_blocked_main(void *arg)
     ck_assert_int_eq(b->close_rc, 0);
     ck_assert_int_eq(fcntl(b->close_fd, F_GETFD), -1);
     /* Cancelled reads and writes did not happen. */
-    ck_assert_int_eq(pipe_pending(b->data[0]), 1);
-    ck_assert_int_eq(pipe_pending(b->spare[0]), 0);
-    ck_assert_int_eq(pipe_pending(b->full[0]), full_bytes);
-    ck_assert_int_eq(pipe_pending(b->empty[0]), 0);
+    ck_assert_int_eq(gr_test_pipe_pending(b->data[0]), 1);
+    ck_assert_int_eq(gr_test_pipe_pending(b->spare[0]), 0);
+    ck_assert_int_eq(gr_test_pipe_pending(b->full[0]), full_bytes);
+    ck_assert_int_eq(gr_test_pipe_pending(b->empty[0]), 0);
 
     /* The group: only the group wait kind cancels its child. */
     if (b->kind == BLOCK_GROUP_WAIT) {
@@ -294,7 +193,7 @@ static int cancel_blocked_main(void *arg)
     for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
         ck_assert_int_eq(close(fds[i]), 0);
     ck_assert_int_eq(gr_test_open_fds(), fds_before);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -340,21 +239,21 @@ static int race_main(void *arg)
         unsigned char byte = (unsigned char)(i * 7 + 1);
         r->first_rc = r->second_rc = 12345;
         r->got = 0;
-        gr_task *t = spawn_named(race_reader, r, "reader");
-        wait_parked("reader", "io read");
+        gr_task *t = gr_test_spawn_named(race_reader, r, "reader");
+        gr_test_wait_parked("reader", "io read");
         ck_assert_int_eq(write(r->p[1], &byte, 1), 1);
         ck_assert_int_eq(gr_cancel(t), 0);
         ck_assert_int_eq(gr_join(t), 0);
         if (r->first_rc == 1) {
             ck_assert_int_eq(r->got, byte);
             ck_assert_int_eq(r->second_rc, -ECANCELED);
-            ck_assert_int_eq(pipe_pending(r->p[0]), 0);
+            ck_assert_int_eq(gr_test_pipe_pending(r->p[0]), 0);
             r->delivered++;
         } else {
             ck_assert_msg(r->first_rc == -ECANCELED, "round %d: read returned %d", i,
                           r->first_rc);
             ck_assert_int_eq(r->second_rc, -ECANCELED);
-            ck_assert_int_eq(pipe_pending(r->p[0]), 1);
+            ck_assert_int_eq(gr_test_pipe_pending(r->p[0]), 1);
             unsigned char back = 0;
             ck_assert_int_eq(read(r->p[0], &back, 1), 1);
             ck_assert_int_eq(back, byte);
@@ -362,10 +261,9 @@ static int race_main(void *arg)
         }
     }
     ck_assert_int_eq(r->delivered + r->cancelled, RACE_ROUNDS);
-    ck_assert_int_eq(close(r->p[0]), 0);
-    ck_assert_int_eq(close(r->p[1]), 0);
+    gr_test_close_pipe(r->p);
     ck_assert_int_eq(gr_test_open_fds(), fds_before);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -389,7 +287,7 @@ static int return_7(void *arg)
 static int cancel_finished_main(void *arg)
 {
     (void)arg;
-    gr_task *t = spawn_named(return_7, NULL, "seven");
+    gr_task *t = gr_test_spawn_named(return_7, NULL, "seven");
     unsigned char done = 0;
     ck_assert_int_eq(gr_wait(&t, 1, GR_WAIT_ALL, FOREVER, &done), 1);
     ck_assert_int_eq(done, 1);
@@ -401,7 +299,7 @@ static int cancel_finished_main(void *arg)
     ck_assert_int_eq(gr_join(t), 7);
     /* The handle is released: a stale handle is refused. */
     ck_assert_int_eq(gr_cancel(t), -ESRCH);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -417,15 +315,14 @@ static int cancel_twice_main(void *arg)
     _Atomic int cleanup = 0;
     int p[2];
     gr_test_pipe(p);
-    gr_task *t = spawn_named(sleep_forever_task, (void *)&cleanup, "sleeper");
-    wait_parked("sleeper", "sleep");
+    gr_task *t = gr_test_spawn_named(gr_test_sleep_forever, (void *)&cleanup, "sleeper");
+    gr_test_wait_parked("sleeper", "sleep");
     ck_assert_int_eq(gr_cancel(t), 0);
     ck_assert_int_eq(gr_cancel(t), 0);
     ck_assert_int_eq(gr_join(t), -ECANCELED);
     ck_assert_int_eq(atomic_load(&cleanup), 1);
-    ck_assert_int_eq(close(p[0]), 0);
-    ck_assert_int_eq(close(p[1]), 0);
-    assert_only_main_stack();
+    gr_test_close_pipe(p);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -454,14 +351,14 @@ static int cancel_self_main(void *arg)
 {
     (void)arg;
     struct self_cancel s = {0};
-    gr_task *t = spawn_named(self_cancel_task, &s, "self");
+    gr_task *t = gr_test_spawn_named(self_cancel_task, &s, "self");
     ck_assert_int_eq(gr_join(t), 0);
     ck_assert_int_eq(s.flag_before, 0);
     ck_assert_int_eq(s.cancel_rc, 0);
     ck_assert_int_eq(s.flag_after, 1);
     ck_assert_int_eq(s.nop_rc, -ECANCELED);
     ck_assert_int_eq(s.sleep_rc, -ECANCELED);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -489,14 +386,14 @@ static int cancel_before_run_main(void *arg)
 {
     (void)arg;
     struct early e = {0};
-    gr_task *t = spawn_named(early_task, &e, "early");
+    gr_task *t = gr_test_spawn_named(early_task, &e, "early");
     ck_assert_int_eq(gr_cancel(t), 0);
     ck_assert_int_eq(atomic_load(&e.ran), 0);
     ck_assert_int_eq(gr_task_cancelled(t), 1);
     ck_assert_int_eq(gr_join(t), 5);
     ck_assert_int_eq(atomic_load(&e.ran), 1);
     ck_assert_int_eq(e.first_rc, -ECANCELED);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -538,7 +435,7 @@ static gr_task *old_handle;
 static int keep_handle_main(void *arg)
 {
     (void)arg;
-    gr_task *t = spawn_named(return_7, NULL, "old");
+    gr_task *t = gr_test_spawn_named(return_7, NULL, "old");
     old_handle = t;
     ck_assert_int_eq(gr_join(t), 7);
     return 0;
@@ -605,10 +502,10 @@ static int foreign_main(void *arg)
     int p[2];
     gr_test_pipe(p);
     r.fd = p[0];
-    gr_task *sleeper = spawn_named(sleep_forever_task, (void *)&sleeper_cleanup, "sleeper");
-    gr_task *reader = spawn_named(read_forever_task, &r, "reader");
-    wait_parked("sleeper", "sleep");
-    wait_parked("reader", "io read");
+    gr_task *sleeper = gr_test_spawn_named(gr_test_sleep_forever, (void *)&sleeper_cleanup, "sleeper");
+    gr_task *reader = gr_test_spawn_named(read_forever_task, &r, "reader");
+    gr_test_wait_parked("sleeper", "sleep");
+    gr_test_wait_parked("reader", "io read");
 
     struct foreign f1 = {.target = sleeper}, f2 = {.target = reader};
     pthread_t th1, th2;
@@ -623,10 +520,9 @@ static int foreign_main(void *arg)
     ck_assert_int_eq(f2.rc, 0);
     ck_assert_int_eq(atomic_load(&sleeper_cleanup), 1);
     ck_assert_int_eq(atomic_load(&r.cleanup), 1);
-    ck_assert_int_eq(pipe_pending(p[0]), 0);
-    ck_assert_int_eq(close(p[0]), 0);
-    ck_assert_int_eq(close(p[1]), 0);
-    assert_only_main_stack();
+    ck_assert_int_eq(gr_test_pipe_pending(p[0]), 0);
+    gr_test_close_pipe(p);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -727,25 +623,25 @@ static int teardown_main(void *arg)
     }
     for (int i = 0; i < TD_DETACHED; i++) {
         td_args[k] = (struct td_arg){.td = td};
-        gr_task *t = spawn_named(td_sleeper, &td_args[k++], "td-detached");
+        gr_task *t = gr_test_spawn_named(td_sleeper, &td_args[k++], "td-detached");
         ck_assert_int_eq(gr_detach(t), 0);
     }
     /* Joinable, never joined: a sleeper and a task joining it. */
     td_args[k] = (struct td_arg){.td = td};
-    gr_task *target = spawn_named(td_sleeper, &td_args[k++], "td-target");
+    gr_task *target = gr_test_spawn_named(td_sleeper, &td_args[k++], "td-target");
     td_args[k] = (struct td_arg){.td = td, .target = target};
-    gr_task *joiner = spawn_named(td_joiner, &td_args[k++], "td-joiner");
+    gr_task *joiner = gr_test_spawn_named(td_joiner, &td_args[k++], "td-joiner");
     td_args[k] = (struct td_arg){.td = td};
-    gr_task *respawner = spawn_named(td_respawner, &td_args[k++], "td-respawner");
+    gr_task *respawner = gr_test_spawn_named(td_respawner, &td_args[k++], "td-respawner");
     ck_assert_int_eq(gr_detach(respawner), 0);
     (void)joiner;
 
-    wait_parked_n("td-reader", "io read", TD_READERS);
-    wait_parked_n("td-group", "sleep", TD_GROUP);
-    wait_parked_n("td-detached", "sleep", TD_DETACHED);
-    wait_parked("td-target", "sleep");
-    wait_parked("td-joiner", "join");
-    wait_parked("td-respawner", "sleep");
+    gr_test_wait_parked_n("td-reader", "io read", TD_READERS);
+    gr_test_wait_parked_n("td-group", "sleep", TD_GROUP);
+    gr_test_wait_parked_n("td-detached", "sleep", TD_DETACHED);
+    gr_test_wait_parked("td-target", "sleep");
+    gr_test_wait_parked("td-joiner", "join");
+    gr_test_wait_parked("td-respawner", "sleep");
     return 42;
 }
 
@@ -764,9 +660,8 @@ START_TEST(test_teardown_cancels_live_tasks)
     /* The group's children are gone, so it can be freed. */
     ck_assert_int_eq(gr_group_destroy(td.group), 0);
     for (int i = 0; i < TD_READERS; i++) {
-        ck_assert_int_eq(pipe_pending(td.p[i][0]), 0);
-        ck_assert_int_eq(close(td.p[i][0]), 0);
-        ck_assert_int_eq(close(td.p[i][1]), 0);
+        ck_assert_int_eq(gr_test_pipe_pending(td.p[i][0]), 0);
+        gr_test_close_pipe(td.p[i]);
     }
     ck_assert_int_eq(gr_test_open_fds(), fds_before);
 }
@@ -792,8 +687,7 @@ START_TEST(test_teardown_then_run_again)
     ck_assert_int_eq(gr_test_run(teardown_main, &td, 2), 42);
     ck_assert_int_eq(gr_group_destroy(td.group), 0);
     for (int i = 0; i < TD_READERS; i++) {
-        ck_assert_int_eq(close(td.p[i][0]), 0);
-        ck_assert_int_eq(close(td.p[i][1]), 0);
+        gr_test_close_pipe(td.p[i]);
     }
     ck_assert_int_eq(gr_test_run(trivial_main, NULL, 2), 3);
     ck_assert_int_eq(gr_test_open_fds(), fds_before);

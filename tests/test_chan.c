@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "support/support.h"
+#include "support/waiters.h"
 #include "sync/chan.h"
-#include "sync/spinlock.h"
 
 #define WORKERS 2
 
@@ -17,34 +17,15 @@
  * Helpers
  * --------------------------------------------------------------------- */
 
-static int queued(gr_chan *ch, gr__waitq *q)
-{
-    int n = 0;
-    gr__sync_lock(&ch->lock);
-    for (struct gr_wnode_ *w = q->head_; w; w = w->next)
-        n++;
-    gr__sync_unlock(&ch->lock);
-    return n;
-}
-
 /* Yield until n receivers / senders wait on ch. */
 static void wait_receivers(gr_chan *ch, int n)
 {
-    while (queued(ch, &ch->recvq) < n)
-        gr_yield();
+    gr_test_wait_waiters(&ch->lock, &ch->recvq, n);
 }
 
 static void wait_senders(gr_chan *ch, int n)
 {
-    while (queued(ch, &ch->sendq) < n)
-        gr_yield();
-}
-
-static gr_task *spawn(gr_task_fn fn, void *arg)
-{
-    gr_task *t = NULL;
-    ck_assert_int_eq(gr_spawn(&t, fn, arg, NULL), 0);
-    return t;
+    gr_test_wait_waiters(&ch->lock, &ch->sendq, n);
 }
 
 static gr_chan *make(size_t esize, size_t cap)
@@ -148,7 +129,7 @@ static int rv_main(void *arg)
 {
     (void)arg;
     gr_chan *ch = make(sizeof(int), 0);
-    gr_task *s = spawn(rv_sender, ch);
+    gr_task *s = gr_test_spawn(rv_sender, ch);
     for (int i = 0; i < PINGS; i++) {
         int x = -1;
         ck_assert_int_eq(gr_chan_recv(ch, &x), 0);
@@ -194,7 +175,7 @@ static int close_main(void *arg)
     for (int i = 1; i <= 3; i++)
         ck_assert_int_eq(gr_chan_send(ch, &i), 0);
     struct send_arg extra = {ch, 4};
-    gr_task *sender = spawn(send_one, &extra); /* the buffer is full: waits */
+    gr_task *sender = gr_test_spawn(send_one, &extra); /* the buffer is full: waits */
     wait_senders(ch, 1);
     ck_assert_int_eq(gr_chan_destroy(ch), -EBUSY);
     ck_assert_int_eq(gr_chan_close(ch), 0);
@@ -215,7 +196,7 @@ static int close_main(void *arg)
     ch = make(sizeof(int), 0);
     gr_task *r[3];
     for (int i = 0; i < 3; i++)
-        r[i] = spawn(recv_one, ch);
+        r[i] = gr_test_spawn(recv_one, ch);
     wait_receivers(ch, 3);
     ck_assert_int_eq(gr_chan_close(ch), 0);
     for (int i = 0; i < 3; i++)
@@ -250,11 +231,11 @@ static int cancel_main(void *arg)
     (void)arg;
     gr_chan *ch = make(sizeof(int), 0);
     struct recv_arg a = {ch, -1}, b = {ch, -1}, c = {ch, -1};
-    gr_task *ta = spawn(recv_into, &a);
+    gr_task *ta = gr_test_spawn(recv_into, &a);
     wait_receivers(ch, 1);
-    gr_task *tb = spawn(recv_into, &b);
+    gr_task *tb = gr_test_spawn(recv_into, &b);
     wait_receivers(ch, 2);
-    gr_task *tc = spawn(recv_into, &c);
+    gr_task *tc = gr_test_spawn(recv_into, &c);
     wait_receivers(ch, 3);
     gr_cancel(tb); /* the middle one */
     ck_assert_int_eq(gr_join(tb), -ECANCELED);
@@ -289,9 +270,9 @@ static int cancel_main(void *arg)
     v = 3;
     ck_assert_int_eq(gr_chan_send(ch, &v), 0);
     struct send_arg s1 = {ch, 10}, s2 = {ch, 20};
-    gr_task *t1 = spawn(send_one, &s1);
+    gr_task *t1 = gr_test_spawn(send_one, &s1);
     wait_senders(ch, 1);
-    gr_task *t2 = spawn(send_one, &s2);
+    gr_task *t2 = gr_test_spawn(send_one, &s2);
     wait_senders(ch, 2);
     gr_cancel(t1);
     ck_assert_int_eq(gr_join(t1), -ECANCELED);
@@ -376,7 +357,7 @@ static int select_wait_main(void *arg)
     struct sel_arg s = {.a = make(sizeof(int), 0), .b = make(sizeof(int), 0),
                         .c = make(sizeof(int), 0), .ra = -1, .rb = -1, .sc = 77};
     /* Fires on b. */
-    gr_task *t = spawn(selector, &s);
+    gr_task *t = gr_test_spawn(selector, &s);
     wait_receivers(s.b, 1);
     int v = 5;
     ck_assert_int_eq(gr_chan_send(s.b, &v), 0);
@@ -386,18 +367,18 @@ static int select_wait_main(void *arg)
     ck_assert_int_eq(s.rb, 5);
     ck_assert_int_eq(s.ra, -1);
     /* Its other cases left the channels: nobody waits on them. */
-    ck_assert_int_eq(queued(s.a, &s.a->recvq), 0);
-    ck_assert_int_eq(queued(s.c, &s.c->sendq), 0);
+    ck_assert_int_eq(gr_test_waiters(&s.a->lock, &s.a->recvq), 0);
+    ck_assert_int_eq(gr_test_waiters(&s.c->lock, &s.c->sendq), 0);
     ck_assert_int_eq(gr_chan_try_send(s.a, &v), -EAGAIN);
     /* Fires on the send to c. */
-    t = spawn(selector, &s);
+    t = gr_test_spawn(selector, &s);
     wait_senders(s.c, 1);
     ck_assert_int_eq(gr_chan_recv(s.c, &v), 0);
     ck_assert_int_eq(v, 77);
     ck_assert_int_eq(gr_join(t), 0);
     ck_assert_int_eq(s.fired, 2);
     /* Woken by a close: the receive case fires with -EPIPE. */
-    t = spawn(selector, &s);
+    t = gr_test_spawn(selector, &s);
     wait_receivers(s.a, 1);
     gr_chan_close(s.a);
     ck_assert_int_eq(gr_join(t), 0);
@@ -405,7 +386,7 @@ static int select_wait_main(void *arg)
     ck_assert_int_eq(s.result, -EPIPE);
     /* Cancelled: returns -ECANCELED, leaves no node behind. */
     struct sel_arg s2 = {.a = make(sizeof(int), 0), .b = s.b, .c = s.c, .sc = 1};
-    t = spawn(selector, &s2);
+    t = gr_test_spawn(selector, &s2);
     wait_receivers(s2.a, 1);
     wait_senders(s2.c, 1);
     gr_cancel(t);
@@ -497,7 +478,7 @@ static int many_main(void *arg)
     struct many_arg m = {.fired = -1};
     for (int i = 0; i < MANY; i++)
         m.ch[i] = i % 4 == 3 ? m.ch[i - 1] : make(sizeof(int), 0); /* some twice */
-    gr_task *t = spawn(many_selector, &m);
+    gr_task *t = gr_test_spawn(many_selector, &m);
     wait_receivers(m.ch[9], 1);
     int v = 99;
     ck_assert_int_eq(gr_chan_send(m.ch[9], &v), 0);
@@ -505,13 +486,13 @@ static int many_main(void *arg)
     ck_assert_int_eq(m.fired, 9);
     ck_assert_int_eq(m.got[9], 99);
     for (int i = 0; i < MANY; i++)
-        ck_assert_int_eq(queued(m.ch[i], &m.ch[i]->recvq), 0);
+        ck_assert_int_eq(gr_test_waiters(&m.ch[i]->lock, &m.ch[i]->recvq), 0);
     for (int i = 0; i < MANY; i++)
         if (i % 4 != 3)
             ck_assert_int_eq(gr_chan_destroy(m.ch[i]), 0);
     /* A select never matches itself: its send is taken by a receiver. */
     gr_chan *ch = make(sizeof(int), 0);
-    t = spawn(same_chan_selector, ch);
+    t = gr_test_spawn(same_chan_selector, ch);
     wait_senders(ch, 1);
     ck_assert_int_eq(gr_chan_recv(ch, &v), 0);
     ck_assert_int_eq(v, 7);
@@ -656,10 +637,10 @@ static int mpmc_main(void *arg)
     gr_task *p[PRODUCERS], *c[CONSUMERS];
     struct producer_arg pa[PRODUCERS];
     for (int i = 0; i < CONSUMERS; i++)
-        c[i] = spawn(mpmc_consumer, m);
+        c[i] = gr_test_spawn(mpmc_consumer, m);
     for (int i = 0; i < PRODUCERS; i++) {
         pa[i] = (struct producer_arg){m, i};
-        p[i] = spawn(mpmc_producer, &pa[i]);
+        p[i] = gr_test_spawn(mpmc_producer, &pa[i]);
     }
     for (int i = 0; i < PRODUCERS; i++)
         ck_assert_int_eq(gr_join(p[i]), 0);

@@ -7,7 +7,6 @@
  * fairness, cancellation, and every error (EBADF after close included). */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <linux/falloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -26,52 +25,10 @@
  * Fixture: a fresh directory per test (in the forked test process)
  * --------------------------------------------------------------------- */
 
-static char tmpdir[64];
-
+/* The fixture's setup (Check wants a void(void) function). */
 static void make_tmpdir(void)
 {
-    strcpy(tmpdir, "/tmp/gr-test-file.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void remove_tmpdir(void)
-{
-    nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Path of `name` inside the test directory, in a rotating static buffer:
- * for code that runs on one thread at a time. Concurrent tasks use tpb. */
-static const char *tp(const char *name)
-{
-    static char bufs[8][256];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, 256, "%s/%s", tmpdir, name);
-    return b;
-}
-
-static const char *tpb(char *buf, size_t size, const char *name)
-{
-    snprintf(buf, size, "%s/%s", tmpdir, name);
-    return buf;
-}
-
-static unsigned char *random_bytes(size_t n, uint64_t seed)
-{
-    unsigned char *p = malloc(n ? n : 1);
-    ck_assert_ptr_nonnull(p);
-    uint64_t st = seed;
-    for (size_t i = 0; i < n; i++)
-        p[i] = (unsigned char)gr_test_rand(&st);
-    return p;
+    gr_test_tmpdir_make("/tmp/gr-test-file.XXXXXX");
 }
 
 /* The file's content read with plain libc (outside the runtime). */
@@ -89,14 +46,6 @@ static size_t slurp(const char *path, unsigned char **out)
     close(fd);
     *out = p;
     return len;
-}
-
-static void spit(const char *path, const void *data, size_t len)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    ck_assert_int_ge(fd, 0);
-    ck_assert_int_eq(write(fd, data, len), (ssize_t)len);
-    close(fd);
 }
 
 /* ---------------------------------------------------------------------
@@ -152,8 +101,8 @@ static int roundtrip_main(void *arg)
     uint64_t rng = 42;
     for (size_t i = 0; i < NSIZES; i++) {
         size_t len = sizes[i];
-        unsigned char *data = random_bytes(len, i + 1);
-        const char *path = tp("rt.bin");
+        unsigned char *data = gr_test_random_bytes(len, i + 1);
+        const char *path = gr_test_path("rt.bin");
         gr_file f;
         ck_assert_int_eq(gr_file_open_flags(&f, path, O_WRONLY | O_CREAT | O_TRUNC, 0644, &opts),
                          0);
@@ -213,10 +162,10 @@ static int mixed_main(void *arg)
 {
     (void)arg;
     size_t len = 5 * BUF + 17;
-    unsigned char *model = random_bytes(len, 7);
-    spit(tp("mixed.bin"), model, len);
+    unsigned char *model = gr_test_random_bytes(len, 7);
+    gr_test_write_file(gr_test_path("mixed.bin"), model, len);
     gr_file f;
-    ck_assert_int_eq(gr_file_open(&f, tp("mixed.bin"), "r+b"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("mixed.bin"), "r+b"), 0);
     uint64_t rng = 99;
     unsigned char *tmp = malloc(3 * BUF); /* more than a task stack */
     for (int i = 0; i < 300; i++) {
@@ -238,7 +187,7 @@ static int mixed_main(void *arg)
     }
     ck_assert_int_eq(gr_file_close(&f), 0);
     unsigned char *disk;
-    ck_assert_uint_eq(slurp(tp("mixed.bin"), &disk), len);
+    ck_assert_uint_eq(slurp(gr_test_path("mixed.bin"), &disk), len);
     ck_assert(memcmp(disk, model, len) == 0);
     free(disk);
     free(model);
@@ -256,7 +205,7 @@ static int vectored_main(void *arg)
 {
     (void)arg;
     gr_file f;
-    ck_assert_int_eq(gr_file_open(&f, tp("v.bin"), "w+"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("v.bin"), "w+"), 0);
     char a[] = "hello ", b[] = "vectored ", c[] = "world";
     struct iovec w[3] = {{a, 6}, {b, 9}, {c, 5}};
     ck_assert_int_eq(gr_file_pwritev(&f, w, 3, 10), 20);
@@ -286,7 +235,7 @@ static int coherence_main(void *arg)
 {
     (void)arg;
     gr_file f;
-    ck_assert_int_eq(gr_file_open(&f, tp("c.bin"), "w+"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("c.bin"), "w+"), 0);
     ck_assert_int_eq(gr_file_write(&f, "abcdef", 6), 6);
     char b[8] = {0};
     ck_assert_int_eq(gr_file_pread(&f, b, 6, 0), 6);
@@ -328,26 +277,26 @@ static int readline_main(void *arg)
     gr_file_opts opts = {.unbuffered = (int)(intptr_t)arg};
     static const char text[] = "a\n\nbb\nccc";
     static const char *const lines[] = {"a\n", "\n", "bb\n", "ccc"};
-    spit(tp("l.txt"), text, strlen(text));
+    gr_test_write_file(gr_test_path("l.txt"), text, strlen(text));
     gr_file f;
-    ck_assert_int_eq(gr_file_open_flags(&f, tp("l.txt"), O_RDONLY, 0, &opts), 0);
+    ck_assert_int_eq(gr_file_open_flags(&f, gr_test_path("l.txt"), O_RDONLY, 0, &opts), 0);
     expect_lines(&f, lines, 4);
     ck_assert_int_eq(gr_file_close(&f), 0);
 
     /* Empty file, and a file of only newlines. */
-    spit(tp("e.txt"), "", 0);
-    ck_assert_int_eq(gr_file_open_flags(&f, tp("e.txt"), O_RDONLY, 0, &opts), 0);
+    gr_test_write_file(gr_test_path("e.txt"), "", 0);
+    ck_assert_int_eq(gr_file_open_flags(&f, gr_test_path("e.txt"), O_RDONLY, 0, &opts), 0);
     expect_lines(&f, NULL, 0);
     ck_assert_int_eq(gr_file_close(&f), 0);
-    spit(tp("n.txt"), "\n\n\n", 3);
+    gr_test_write_file(gr_test_path("n.txt"), "\n\n\n", 3);
     static const char *const nl[] = {"\n", "\n", "\n"};
-    ck_assert_int_eq(gr_file_open_flags(&f, tp("n.txt"), O_RDONLY, 0, &opts), 0);
+    ck_assert_int_eq(gr_file_open_flags(&f, gr_test_path("n.txt"), O_RDONLY, 0, &opts), 0);
     expect_lines(&f, nl, 3);
     ck_assert_int_eq(gr_file_close(&f), 0);
 
     /* Limits: a line must fit with its '\n' in size - 1 bytes. */
-    spit(tp("lim.txt"), "0123456789\nabcdefghij", 21);
-    ck_assert_int_eq(gr_file_open_flags(&f, tp("lim.txt"), O_RDONLY, 0, &opts), 0);
+    gr_test_write_file(gr_test_path("lim.txt"), "0123456789\nabcdefghij", 21);
+    ck_assert_int_eq(gr_file_open_flags(&f, gr_test_path("lim.txt"), O_RDONLY, 0, &opts), 0);
     char small[11], big[12];
     ck_assert_int_eq(gr_file_readline(&f, small, sizeof small), -EOVERFLOW);
     ck_assert_int_eq(gr_file_tell(&f), 0); /* nothing consumed */
@@ -389,9 +338,9 @@ static int split_main(void *arg)
         text[len++] = '\n';
     }
     text[len++] = 'z'; /* no trailing newline */
-    spit(tp("split.txt"), text, len);
+    gr_test_write_file(gr_test_path("split.txt"), text, len);
     gr_file f;
-    ck_assert_int_eq(gr_file_open_flags(&f, tp("split.txt"), O_RDONLY, 0, &opts), 0);
+    ck_assert_int_eq(gr_file_open_flags(&f, gr_test_path("split.txt"), O_RDONLY, 0, &opts), 0);
     gr_file_lines it;
     ck_assert_int_eq(gr_file_lines_init(&it, &f, 100), 0);
     size_t off = 0, count = 0;
@@ -439,9 +388,9 @@ static int iter_limit_main(void *arg)
     memcpy(text, "short\n", 6);
     text[6 + 300] = '\n'; /* a 301-byte line */
     memcpy(text + 307, "tail\n", 5);
-    spit(tp("it.txt"), text, 312);
+    gr_test_write_file(gr_test_path("it.txt"), text, 312);
     gr_file f;
-    ck_assert_int_eq(gr_file_open(&f, tp("it.txt"), "r"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("it.txt"), "r"), 0);
     gr_file_lines it;
     ck_assert_int_eq(gr_file_lines_init(&it, &f, 300), 0);
     const char *line;
@@ -489,7 +438,7 @@ static int appender(void *arg)
     if (a->mode != 2) {
         f = &own;
         char path[256];
-        ck_assert_int_eq(gr_file_open_flags(f, tpb(path, sizeof path, "log.txt"),
+        ck_assert_int_eq(gr_file_open_flags(f, gr_test_path_in(path, sizeof path, "log.txt"),
                                             O_WRONLY | O_CREAT | O_APPEND, 0644, &opts),
                          0);
     }
@@ -510,7 +459,7 @@ static int append_main(void *arg)
 {
     struct append *a = arg;
     if (a[0].mode == 2)
-        ck_assert_int_eq(gr_file_open(&a[0].shared, tp("log.txt"), "a"), 0);
+        ck_assert_int_eq(gr_file_open(&a[0].shared, gr_test_path("log.txt"), "a"), 0);
     gr_task *t[APPENDERS];
     for (int i = 0; i < APPENDERS; i++)
         ck_assert_int_eq(gr_spawn(&t[i], appender, &a[i], NULL), 0);
@@ -522,7 +471,7 @@ static int append_main(void *arg)
     static int seen[APPENDERS][RECORDS];
     memset(seen, 0, sizeof seen);
     gr_file f;
-    ck_assert_int_eq(gr_file_open(&f, tp("log.txt"), "r"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("log.txt"), "r"), 0);
     gr_file_lines it;
     ck_assert_int_eq(gr_file_lines_init(&it, &f, 64), 0);
     const char *line;
@@ -579,9 +528,9 @@ END_TEST
 static int append_pos_main(void *arg)
 {
     (void)arg;
-    spit(tp("ap.txt"), "0123456789", 10);
+    gr_test_write_file(gr_test_path("ap.txt"), "0123456789", 10);
     gr_file f;
-    ck_assert_int_eq(gr_file_open(&f, tp("ap.txt"), "a+"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("ap.txt"), "a+"), 0);
     ck_assert_int_eq(gr_file_tell(&f), 10);
     ck_assert_int_eq(gr_file_write(&f, "ab", 2), 2);
     ck_assert_int_eq(gr_file_tell(&f), 12);
@@ -593,7 +542,7 @@ static int append_pos_main(void *arg)
     ck_assert_int_eq(gr_file_tell(&f), 14);
     ck_assert_int_eq(gr_file_close(&f), 0);
     unsigned char *disk;
-    ck_assert_uint_eq(slurp(tp("ap.txt"), &disk), 14);
+    ck_assert_uint_eq(slurp(gr_test_path("ap.txt"), &disk), 14);
     ck_assert(memcmp(disk, "0123456789abcd", 14) == 0);
     free(disk);
     return 0;
@@ -617,11 +566,11 @@ static int writer_reader(void *arg)
     int id = (int)(intptr_t)arg;
     char name[32];
     snprintf(name, sizeof name, "f%02d.bin", id);
-    unsigned char *data = random_bytes(FILE_LEN, 1000 + (uint64_t)id);
+    unsigned char *data = gr_test_random_bytes(FILE_LEN, 1000 + (uint64_t)id);
     gr_file f;
     gr_file_opts opts = {.unbuffered = id & 1, .fixed = id % 3 == 0};
     char path[256];
-    ck_assert_int_eq(gr_file_open_flags(&f, tpb(path, sizeof path, name),
+    ck_assert_int_eq(gr_file_open_flags(&f, gr_test_path_in(path, sizeof path, name),
                                         O_RDWR | O_CREAT | O_TRUNC, 0644, &opts),
                      0);
     uint64_t rng = (uint64_t)id;
@@ -639,7 +588,7 @@ static int shared_reader(void *arg)
     gr_file f;
     gr_file_opts opts = {.unbuffered = 1};
     char path[256];
-    ck_assert_int_eq(gr_file_open_flags(&f, tpb(path, sizeof path, "shared.bin"), O_RDONLY, 0,
+    ck_assert_int_eq(gr_file_open_flags(&f, gr_test_path_in(path, sizeof path, "shared.bin"), O_RDONLY, 0,
                                         &opts),
                      0);
     uint64_t rng = (uint64_t)(uintptr_t)&f;
@@ -656,8 +605,8 @@ static int shared_reader(void *arg)
 static int many_files_main(void *arg)
 {
     (void)arg;
-    unsigned char *shared = random_bytes(FILE_LEN, 77);
-    spit(tp("shared.bin"), shared, FILE_LEN);
+    unsigned char *shared = gr_test_random_bytes(FILE_LEN, 77);
+    gr_test_write_file(gr_test_path("shared.bin"), shared, FILE_LEN);
     gr_task *t[2 * NFILES];
     for (int i = 0; i < NFILES; i++) {
         ck_assert_int_eq(gr_spawn(&t[2 * i], writer_reader, (void *)(intptr_t)i, NULL), 0);
@@ -683,7 +632,7 @@ static int seek_main(void *arg)
 {
     (void)arg;
     gr_file f;
-    ck_assert_int_eq(gr_file_open(&f, tp("s.bin"), "w+"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("s.bin"), "w+"), 0);
     ck_assert_int_eq(gr_file_write(&f, "0123456789", 10), 10);
     ck_assert_int_eq(gr_file_seek(&f, 0, SEEK_CUR), 10);
     ck_assert_int_eq(gr_file_seek(&f, -3, SEEK_END), 7);
@@ -724,7 +673,7 @@ static int truncate_main(void *arg)
     int offloaded = (int)(intptr_t)arg;
     gr__uring_pretend_missing(GR_IORING_OP_FTRUNCATE, offloaded);
     gr_file f;
-    ck_assert_int_eq(gr_file_open(&f, tp("t.bin"), "w+"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("t.bin"), "w+"), 0);
     ck_assert_int_eq(gr_file_write(&f, "0123456789", 10), 10);
     ck_assert_int_eq(gr_file_truncate(&f, 4), 0); /* flushes first */
     ck_assert_int_eq(size_of(&f), 4);
@@ -736,7 +685,7 @@ static int truncate_main(void *arg)
     ck_assert(memcmp(b, "23\0\0\0\0", 6) == 0);
     ck_assert_int_eq(gr_file_truncate(&f, -1), -EINVAL);
     ck_assert_int_eq(gr_file_close(&f), 0);
-    ck_assert_int_eq(gr_file_open(&f, tp("t.bin"), "r"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("t.bin"), "r"), 0);
     ck_assert_int_eq(gr_file_truncate(&f, 0), -EBADF); /* read-only */
     ck_assert_int_eq(gr_file_close(&f), 0);
     gr__uring_pretend_missing(GR_IORING_OP_FTRUNCATE, 0);
@@ -759,14 +708,14 @@ static int sync_main(void *arg)
 {
     (void)arg;
     gr_file f;
-    ck_assert_int_eq(gr_file_open(&f, tp("y.bin"), "w+"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("y.bin"), "w+"), 0);
     ck_assert_int_eq(gr_file_write(&f, "data", 4), 4);
     ck_assert_int_eq(gr_file_flush(&f), 0);
     ck_assert_int_eq(gr_file_fsync(&f), 0);
     ck_assert_int_eq(gr_file_write(&f, "more", 4), 4);
     ck_assert_int_eq(gr_file_fdatasync(&f), 0); /* flushes first */
     unsigned char *disk;
-    ck_assert_uint_eq(slurp(tp("y.bin"), &disk), 8);
+    ck_assert_uint_eq(slurp(gr_test_path("y.bin"), &disk), 8);
     free(disk);
     ck_assert_int_eq(gr_file_fallocate(&f, 0, 0, 1 << 20), 0);
     ck_assert_int_eq(size_of(&f), 1 << 20);
@@ -797,7 +746,7 @@ static int direct_main(void *arg)
 {
     (void)arg;
     gr_file f;
-    int rc = gr_file_open_flags(&f, tp("d.bin"), O_RDWR | O_CREAT | O_DIRECT, 0644, NULL);
+    int rc = gr_file_open_flags(&f, gr_test_path("d.bin"), O_RDWR | O_CREAT | O_DIRECT, 0644, NULL);
     if (rc == -EINVAL)
         return 0; /* no O_DIRECT on this file system */
     ck_assert_int_eq(rc, 0);
@@ -847,7 +796,7 @@ static int fixed_task(void *arg)
     gr_file f;
     gr_file_opts opts = {.fixed = 1, .unbuffered = 1};
     char path[256];
-    ck_assert_int_eq(gr_file_open_flags(&f, tpb(path, sizeof path, name),
+    ck_assert_int_eq(gr_file_open_flags(&f, gr_test_path_in(path, sizeof path, name),
                                         O_RDWR | O_CREAT | O_TRUNC, 0644, &opts),
                      0);
     int opened_on = gr_worker_index();
@@ -903,9 +852,9 @@ static int temp_main(void *arg)
 {
     (void)arg;
     gr_file f;
-    ck_assert_int_eq(gr_file_tempfile(&f, tmpdir), 0);
+    ck_assert_int_eq(gr_file_tempfile(&f, gr_test_tmpdir), 0);
     ck_assert_ptr_null(gr_file_path(&f));
-    ck_assert_int_eq(dir_entries(tmpdir), 0); /* no name at all */
+    ck_assert_int_eq(dir_entries(gr_test_tmpdir), 0); /* no name at all */
     ck_assert_int_eq(gr_file_write(&f, "temp", 4), 4);
     ck_assert_int_eq(gr_file_seek(&f, 0, SEEK_SET), 0);
     char b[4];
@@ -913,11 +862,11 @@ static int temp_main(void *arg)
     ck_assert(memcmp(b, "temp", 4) == 0);
     ck_assert_int_eq(gr_file_close(&f), 0);
 
-    ck_assert_int_eq(gr_file_named_tempfile(&f, tmpdir, "pre-"), 0);
+    ck_assert_int_eq(gr_file_named_tempfile(&f, gr_test_tmpdir, "pre-"), 0);
     const char *path = gr_file_path(&f);
     ck_assert_ptr_nonnull(path);
-    ck_assert(strncmp(path, tmpdir, strlen(tmpdir)) == 0);
-    ck_assert(strncmp(path + strlen(tmpdir), "/pre-", 5) == 0);
+    ck_assert(strncmp(path, gr_test_tmpdir, strlen(gr_test_tmpdir)) == 0);
+    ck_assert(strncmp(path + strlen(gr_test_tmpdir), "/pre-", 5) == 0);
     char saved[256];
     snprintf(saved, sizeof saved, "%s", path);
     ck_assert_int_eq(gr_fs_exists(saved), 1);
@@ -927,7 +876,7 @@ static int temp_main(void *arg)
     ck_assert_int_eq(gr_file_write(&f, "named", 5), 5);
     ck_assert_int_eq(gr_file_close(&f), 0);
     ck_assert_int_eq(gr_fs_exists(saved), 0);
-    ck_assert_int_eq(dir_entries(tmpdir), 0);
+    ck_assert_int_eq(dir_entries(gr_test_tmpdir), 0);
     return 0;
 }
 
@@ -963,7 +912,7 @@ static int reader_task(void *arg)
     struct fair *fa = arg;
     gr_file f;
     gr_file_opts opts = {.unbuffered = 1};
-    ck_assert_int_eq(gr_file_open_flags(&f, tp("hot.bin"), O_RDONLY, 0, &opts), 0);
+    ck_assert_int_eq(gr_file_open_flags(&f, gr_test_path("hot.bin"), O_RDONLY, 0, &opts), 0);
     char buf[512];
     long before = atomic_load(&fa->other_runs);
     for (int i = 0; i < 5000; i++)
@@ -976,8 +925,8 @@ static int reader_task(void *arg)
 static int fair_main(void *arg)
 {
     struct fair *fa = arg;
-    unsigned char *hot = random_bytes(65536, 1);
-    spit(tp("hot.bin"), hot, 65536);
+    unsigned char *hot = gr_test_random_bytes(65536, 1);
+    gr_test_write_file(gr_test_path("hot.bin"), hot, 65536);
     free(hot);
     gr_task *o, *r;
     ck_assert_int_eq(gr_spawn(&o, other_task, fa, NULL), 0);
@@ -1004,12 +953,12 @@ static int spec_modes_main(void *arg)
 {
     (void)arg;
     size_t len = 1 << 20;
-    unsigned char *data = random_bytes(len, 11);
-    spit(tp("sp.bin"), data, len);
+    unsigned char *data = gr_test_random_bytes(len, 11);
+    gr_test_write_file(gr_test_path("sp.bin"), data, len);
     for (int mode = 0; mode < 2; mode++) {
         gr_file f;
         gr_file_opts opts = {.unbuffered = 1, .no_speculate = mode};
-        ck_assert_int_eq(gr_file_open_flags(&f, tp("sp.bin"), O_RDONLY, 0, &opts), 0);
+        ck_assert_int_eq(gr_file_open_flags(&f, gr_test_path("sp.bin"), O_RDONLY, 0, &opts), 0);
         ck_assert_int_eq(gr_file_fdatasync(&f), 0);
         ck_assert_int_eq(gr_file_fadvise(&f, 0, 0, POSIX_FADV_DONTNEED), 0);
         char *all;
@@ -1033,31 +982,6 @@ END_TEST
  * position stays; an expired scope refuses even cached reads.
  * --------------------------------------------------------------------- */
 
-struct find_parked {
-    const char *name, *reason;
-    int found;
-};
-
-static void find_parked_fn(const gr_task_info *info, void *arg)
-{
-    struct find_parked *fp = arg;
-    if (!strcmp(info->name, fp->name) && info->wait_reason &&
-        !strcmp(info->wait_reason, fp->reason))
-        fp->found = 1;
-}
-
-/* Yield until the task called `name` is parked for `reason`. */
-static void wait_parked(const char *name, const char *reason)
-{
-    for (;;) {
-        struct find_parked fp = {.name = name, .reason = reason};
-        gr_tasks_foreach(find_parked_fn, &fp);
-        if (fp.found)
-            return;
-        ck_assert_int_eq(gr_yield(), 0);
-    }
-}
-
 static int fifo_reader(void *arg)
 {
     gr_file *f = arg;
@@ -1068,13 +992,13 @@ static int fifo_reader(void *arg)
 static int cancel_main(void *arg)
 {
     (void)arg;
-    ck_assert_int_eq(mkfifo(tp("fifo"), 0600), 0);
+    ck_assert_int_eq(mkfifo(gr_test_path("fifo"), 0600), 0);
     gr_file f;
-    ck_assert_int_eq(gr_file_open(&f, tp("fifo"), "r+"), 0); /* r+: no wait for a writer */
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("fifo"), "r+"), 0); /* r+: no wait for a writer */
     gr_task *t;
     gr_spawn_opts opts = {.name = "fifo reader"};
     ck_assert_int_eq(gr_spawn(&t, fifo_reader, &f, &opts), 0);
-    wait_parked("fifo reader", "file read");
+    gr_test_wait_parked("fifo reader", "file read");
     ck_assert_int_eq(gr_cancel(t), 0);
     ck_assert_int_eq(gr_join(t), -ECANCELED);
     ck_assert_int_eq(gr_file_tell(&f), 0);
@@ -1094,8 +1018,8 @@ static int cancel_main(void *arg)
     ck_assert_int_eq(gr_file_close(&f), 0);
 
     /* An expired scope: even a cached read is refused. */
-    spit(tp("c.txt"), "cached", 6);
-    ck_assert_int_eq(gr_file_open(&f, tp("c.txt"), "r"), 0);
+    gr_test_write_file(gr_test_path("c.txt"), "cached", 6);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("c.txt"), "r"), 0);
     ck_assert_int_eq(gr_scope_enter_deadline(&s, gr_now() - 1), 0);
     ck_assert_int_eq(gr_file_read(&f, b, 4), -ETIMEDOUT);
     ck_assert_int_eq(gr_file_pread(&f, b, 4, 0), -ETIMEDOUT);
@@ -1107,7 +1031,7 @@ static int cancel_main(void *arg)
     return 0;
 }
 
-/* One worker: wait_parked inspects the reader while it is parked, never
+/* One worker: gr_test_wait_parked inspects the reader while it is parked, never
  * while it runs on another thread. */
 START_TEST(interrupted_reads_keep_position)
 {
@@ -1120,7 +1044,7 @@ static int close_cancelled(void *arg)
 {
     (void)arg;
     gr_file f;
-    ck_assert_int_eq(gr_file_open(&f, tp("cc.txt"), "w"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("cc.txt"), "w"), 0);
     ck_assert_int_eq(gr_file_write(&f, "kept", 4), 4);
     gr_cancel(gr_self());
     ck_assert_int_eq(gr_file_write(&f, "lost", 4), -ECANCELED);
@@ -1135,7 +1059,7 @@ static int close_cancel_main(void *arg)
     ck_assert_int_eq(gr_spawn(&t, close_cancelled, NULL, NULL), 0);
     ck_assert_int_eq(gr_join(t), 0);
     unsigned char *disk;
-    ck_assert_uint_eq(slurp(tp("cc.txt"), &disk), 4);
+    ck_assert_uint_eq(slurp(gr_test_path("cc.txt"), &disk), 4);
     ck_assert(memcmp(disk, "kept", 4) == 0);
     free(disk);
     return 0;
@@ -1156,32 +1080,32 @@ static int errors_main(void *arg)
     (void)arg;
     gr_file f;
     char b[8];
-    ck_assert_int_eq(gr_file_open(&f, tp("missing"), "r"), -ENOENT);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("missing"), "r"), -ENOENT);
     ck_assert_int_eq(gr_file_read(&f, b, 1), -EBADF); /* failed open leaves it closed */
-    ck_assert_int_eq(gr_file_open(&f, tp("nodir/x"), "w"), -ENOENT);
-    spit(tp("exists"), "e", 1);
-    ck_assert_int_eq(gr_file_open(&f, tp("exists"), "x"), -EEXIST);
-    ck_assert_int_eq(gr_file_open(&f, tp("exists/sub"), "r"), -ENOTDIR);
-    ck_assert_int_eq(gr_file_open(&f, tmpdir, "w"), -EISDIR);
-    ck_assert_int_eq(gr_file_open(&f, tmpdir, "r"), 0); /* as open(2) */
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("nodir/x"), "w"), -ENOENT);
+    gr_test_write_file(gr_test_path("exists"), "e", 1);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("exists"), "x"), -EEXIST);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("exists/sub"), "r"), -ENOTDIR);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_tmpdir, "w"), -EISDIR);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_tmpdir, "r"), 0); /* as open(2) */
     ck_assert_int_eq(gr_file_read(&f, b, 1), -EISDIR);
     ck_assert_int_eq(gr_file_close(&f), 0);
     /* Modes. */
     static const char *const bad[] = {"", "q", "rw", "r++", "rt", "wa", "+", "b"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        ck_assert_int_eq(gr_file_open(&f, tp("m"), bad[i]), -EINVAL);
-    ck_assert_int_eq(gr_file_open(&f, tp("m"), NULL), -EINVAL);
+        ck_assert_int_eq(gr_file_open(&f, gr_test_path("m"), bad[i]), -EINVAL);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("m"), NULL), -EINVAL);
     ck_assert_int_eq(gr_file_open(&f, NULL, "r"), -EINVAL);
-    ck_assert_int_eq(gr_file_open(NULL, tp("m"), "r"), -EINVAL);
+    ck_assert_int_eq(gr_file_open(NULL, gr_test_path("m"), "r"), -EINVAL);
     ck_assert_int_eq(gr_file_mode_flags("rb+"), O_RDWR);
     ck_assert_int_eq(gr_file_mode_flags("x+"), O_RDWR | O_CREAT | O_EXCL);
     ck_assert_int_eq(gr_file_mode_flags("ab"), O_WRONLY | O_CREAT | O_APPEND);
     /* Direction. */
-    ck_assert_int_eq(gr_file_open(&f, tp("exists"), "r"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("exists"), "r"), 0);
     ck_assert_int_eq(gr_file_write(&f, "x", 1), -EBADF);
     ck_assert_int_eq(gr_file_pwrite(&f, "x", 1, 0), -EBADF);
     ck_assert_int_eq(gr_file_close(&f), 0);
-    ck_assert_int_eq(gr_file_open(&f, tp("wo"), "w"), 0);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("wo"), "w"), 0);
     ck_assert_int_eq(gr_file_read(&f, b, 1), -EBADF);
     ck_assert_int_eq(gr_file_readline(&f, b, sizeof b), -EBADF);
     ck_assert_int_eq(gr_file_close(&f), 0);
@@ -1230,18 +1154,18 @@ static int eacces_main(void *arg)
 {
     (void)arg;
     gr_file f;
-    ck_assert_int_eq(gr_file_open(&f, tp("secret"), "r"), -EACCES);
-    ck_assert_int_eq(gr_file_open(&f, tp("secret"), "w"), -EACCES);
-    ck_assert_int_eq(gr_file_open(&f, tp("locked/new"), "w"), -EACCES);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("secret"), "r"), -EACCES);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("secret"), "w"), -EACCES);
+    ck_assert_int_eq(gr_file_open(&f, gr_test_path("locked/new"), "w"), -EACCES);
     return 0;
 }
 
 START_TEST(eacces)
 {
-    spit(tp("secret"), "s", 1);
-    ck_assert_int_eq(chmod(tp("secret"), 0), 0);
-    ck_assert_int_eq(mkdir(tp("locked"), 0500), 0);
-    ck_assert_int_eq(chmod(tmpdir, 0777), 0);
+    gr_test_write_file(gr_test_path("secret"), "s", 1);
+    ck_assert_int_eq(chmod(gr_test_path("secret"), 0), 0);
+    ck_assert_int_eq(mkdir(gr_test_path("locked"), 0500), 0);
+    ck_assert_int_eq(chmod(gr_test_tmpdir, 0777), 0);
     if (geteuid() == 0)
         ck_assert_int_eq(setresuid(65534, 65534, 0), 0); /* 0 kept: cleanup */
     gr_test_run_ok(eacces_main, NULL, 1);
@@ -1255,7 +1179,7 @@ Suite *gr_test_suite(void)
     Suite *s = suite_create("file");
     TCase *tc = tcase_create("file");
     tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, make_tmpdir, remove_tmpdir);
+    tcase_add_checked_fixture(tc, make_tmpdir, gr_test_tmpdir_remove);
     tcase_add_test(tc, roundtrip_buffered);
     tcase_add_test(tc, roundtrip_unbuffered);
     tcase_add_test(tc, mixed_read_write);

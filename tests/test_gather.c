@@ -23,56 +23,6 @@
  * Helpers
  * --------------------------------------------------------------------- */
 
-struct parked_query {
-    const char *name;
-    const char *reason; /* NULL: any */
-    int found;
-};
-
-static void parked_cb(const gr_task_info *info, void *arg)
-{
-    struct parked_query *q = arg;
-    if (strcmp(info->name, q->name) != 0 || strcmp(info->state, "parked") != 0)
-        return;
-    if (q->reason && (!info->wait_reason || strcmp(info->wait_reason, q->reason) != 0))
-        return;
-    q->found++;
-}
-
-static int is_parked(const char *name, const char *reason)
-{
-    struct parked_query q = {.name = name, .reason = reason};
-    ck_assert_int_ge(gr_tasks_foreach(parked_cb, &q), 1);
-    return q.found > 0;
-}
-
-static void wait_parked(const char *name, const char *reason)
-{
-    while (!is_parked(name, reason))
-        ck_assert_int_eq(gr_yield(), 0);
-}
-
-static void assert_only_main_stack(void)
-{
-    gr_runtime_stats st;
-    for (int i = 0; i < 1000000; i++) {
-        ck_assert_int_eq(gr_stats(&st), 0);
-        if (st.stacks_in_use == 1)
-            break;
-        gr_yield();
-    }
-    ck_assert_uint_eq(st.stacks_in_use, 1);
-    ck_assert_uint_eq(st.live_tasks, 1);
-}
-
-static gr_task *spawn_named(gr_task_fn fn, void *arg, const char *name)
-{
-    gr_task *t;
-    gr_spawn_opts o = {.name = name};
-    ck_assert_int_eq(gr_spawn(&t, fn, arg, &o), 0);
-    return t;
-}
-
 /* A task that reads one byte from `fd` and returns `value`; if the read
  * fails it counts the interruption and returns the error. */
 struct piped {
@@ -103,28 +53,13 @@ static void piped_open(struct piped *t, int n)
 static void piped_close(struct piped *t, int n)
 {
     for (int i = 0; i < n; i++) {
-        ck_assert_int_eq(close(t[i].p[0]), 0);
-        ck_assert_int_eq(close(t[i].p[1]), 0);
+        gr_test_close_pipe(t[i].p);
     }
 }
 
 static void release(struct piped *t)
 {
     ck_assert_int_eq(write(t->p[1], "r", 1), 1);
-}
-
-static int sleep_forever(void *arg)
-{
-    _Atomic int *cleanup = arg;
-    int rc = gr_sleep(FOREVER);
-    if (cleanup)
-        atomic_fetch_add(cleanup, 1);
-    return rc;
-}
-
-static int return_value(void *arg)
-{
-    return (int)(intptr_t)arg;
 }
 
 /* Watches the main task: if it ever parks on `reason` before `stop` is
@@ -141,7 +76,7 @@ static int releaser_task(void *arg)
 {
     struct releaser *r = arg;
     while (!atomic_load(&r->stop)) {
-        if (is_parked("main", r->reason)) {
+        if (gr_test_is_parked("main", r->reason)) {
             ck_assert_int_eq(write(r->fd, "x", 1), 1);
             r->released = 1;
             return 0;
@@ -203,7 +138,7 @@ static int collect_all_main(void *arg)
     piped_open(t, MIXED);
     for (int i = 0; i < MIXED; i++) {
         t[i].value = VALUES[i];
-        h[i] = spawn_named(piped_task, &t[i], "mixed");
+        h[i] = gr_test_spawn_named(piped_task, &t[i], "mixed");
         orders[i] = (struct order_cb){.index = i, .seq = &seq, .order = order};
         ck_assert_int_eq(gr_task_add_done_callback(h[i], &orders[i].cb, order_record, &orders[i]), 0);
     }
@@ -225,7 +160,7 @@ static int collect_all_main(void *arg)
     for (int k = 0; k < MIXED; k++)
         ck_assert_int_eq(order[k], COMPLETION[k]);
     piped_close(t, MIXED);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -249,13 +184,13 @@ static int fail_fast_main(void *arg)
     gr_test_pipe(fail.p);
     gr_test_pipe(never.p);
     gr_task *h[4];
-    h[0] = spawn_named(sleep_forever, (void *)&cleanup, "sleeper");
-    h[1] = spawn_named(piped_task, &fail, "failer");
-    h[2] = spawn_named(return_value, (void *)(intptr_t)5, "five");
-    h[3] = spawn_named(piped_task, &never, "never");
-    wait_parked("sleeper", "sleep");
-    wait_parked("failer", "io read");
-    wait_parked("never", "io read");
+    h[0] = gr_test_spawn_named(gr_test_sleep_forever, (void *)&cleanup, "sleeper");
+    h[1] = gr_test_spawn_named(piped_task, &fail, "failer");
+    h[2] = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)5, "five");
+    h[3] = gr_test_spawn_named(piped_task, &never, "never");
+    gr_test_wait_parked("sleeper", "sleep");
+    gr_test_wait_parked("failer", "io read");
+    gr_test_wait_parked("never", "io read");
     release(&fail);
     int results[4] = {1, 1, 1, 1};
     ck_assert_int_eq(gr_gather(h, 4, results, GR_GATHER_FAIL_FAST), -EIO);
@@ -266,11 +201,9 @@ static int fail_fast_main(void *arg)
     ck_assert_int_eq(atomic_load(&cleanup), 2);
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(gr_task_done(h[i]), -ESRCH);
-    ck_assert_int_eq(close(fail.p[0]), 0);
-    ck_assert_int_eq(close(fail.p[1]), 0);
-    ck_assert_int_eq(close(never.p[0]), 0);
-    ck_assert_int_eq(close(never.p[1]), 0);
-    assert_only_main_stack();
+    gr_test_close_pipe(fail.p);
+    gr_test_close_pipe(never.p);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -285,12 +218,12 @@ static int fail_fast_ok_main(void *arg)
     (void)arg;
     gr_task *h[40]; /* more than gr_wait keeps on its stack */
     for (int i = 0; i < 40; i++)
-        h[i] = spawn_named(return_value, (void *)(intptr_t)(i * 3), "v");
+        h[i] = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)(i * 3), "v");
     int results[40];
     ck_assert_int_eq(gr_gather(h, 40, results, GR_GATHER_FAIL_FAST), 0);
     for (int i = 0; i < 40; i++)
         ck_assert_int_eq(results[i], i * 3);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -330,7 +263,7 @@ static void cancel_a(gr_task *task, void *arg)
 static int order_helper(void *arg)
 {
     struct order_case *c = arg;
-    wait_parked("main", "wait");
+    gr_test_wait_parked("main", "wait");
     ck_assert_int_eq(gr_task_add_done_callback(c->bh, &c->cb, cancel_a, c), 0);
     release(&c->b);
     return 0;
@@ -352,10 +285,10 @@ static int fail_fast_order_main(void *arg)
     c.b.value = -ENOENT;
     gr_test_pipe(c.b.p);
     gr_task *h[2];
-    h[0] = c.a = spawn_named(order_a, &c, "a");
-    h[1] = c.bh = spawn_named(piped_task, &c.b, "b");
-    gr_task *helper = spawn_named(order_helper, &c, "helper");
-    gr_task *yielder = spawn_named(order_yielder, &c, "yielder");
+    h[0] = c.a = gr_test_spawn_named(order_a, &c, "a");
+    h[1] = c.bh = gr_test_spawn_named(piped_task, &c.b, "b");
+    gr_task *helper = gr_test_spawn_named(order_helper, &c, "helper");
+    gr_task *yielder = gr_test_spawn_named(order_yielder, &c, "yielder");
     int results[2] = {1, 1};
     int rc = gr_gather(h, 2, results, GR_GATHER_FAIL_FAST);
     ck_assert_int_eq(gr_join(helper), 0);
@@ -365,9 +298,8 @@ static int fail_fast_order_main(void *arg)
     ck_assert_msg(rc == -ENOENT,
                   "gr_gather(FAIL_FAST) returned %d; B failed first with %d (A: %d)", rc, -ENOENT,
                   -EIO);
-    ck_assert_int_eq(close(c.b.p[0]), 0);
-    ck_assert_int_eq(close(c.b.p[1]), 0);
-    assert_only_main_stack();
+    gr_test_close_pipe(c.b.p);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -388,12 +320,12 @@ static int already_failed_main(void *arg)
     struct piped slow = {.value = 0, .cleanup = &cleanup};
     gr_test_pipe(slow.p);
     gr_task *h[2];
-    h[0] = spawn_named(return_value, (void *)(intptr_t)-EIO, "failed");
+    h[0] = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)-EIO, "failed");
     ck_assert_int_eq(gr_wait(&h[0], 1, GR_WAIT_ALL, FOREVER, NULL), 1);
-    h[1] = spawn_named(piped_task, &slow, "slow");
-    wait_parked("slow", "io read");
+    h[1] = gr_test_spawn_named(piped_task, &slow, "slow");
+    gr_test_wait_parked("slow", "io read");
     struct releaser r = {.reason = "wait", .fd = slow.p[1]};
-    gr_task *rt = spawn_named(releaser_task, &r, "releaser");
+    gr_task *rt = gr_test_spawn_named(releaser_task, &r, "releaser");
     int results[2] = {1, 1};
     int rc = gr_gather(h, 2, results, GR_GATHER_FAIL_FAST);
     atomic_store(&r.stop, 1);
@@ -405,9 +337,8 @@ static int already_failed_main(void *arg)
                   "(results[1] = %d, released = %d)",
                   results[1], r.released);
     ck_assert_int_eq(atomic_load(&cleanup), 1);
-    ck_assert_int_eq(close(slow.p[0]), 0);
-    ck_assert_int_eq(close(slow.p[1]), 0);
-    assert_only_main_stack();
+    gr_test_close_pipe(slow.p);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -437,9 +368,9 @@ static int gather_cancelled_main(void *arg)
     _Atomic int cleanup = 0;
     struct gatherer g = {.rc = 12345};
     for (int i = 0; i < 3; i++)
-        g.h[i] = spawn_named(sleep_forever, (void *)&cleanup, "sleeper");
-    gr_task *t = spawn_named(gatherer_task, &g, "gatherer");
-    wait_parked("gatherer", "wait");
+        g.h[i] = gr_test_spawn_named(gr_test_sleep_forever, (void *)&cleanup, "sleeper");
+    gr_task *t = gr_test_spawn_named(gatherer_task, &g, "gatherer");
+    gr_test_wait_parked("gatherer", "wait");
     ck_assert_int_eq(gr_cancel(t), 0);
     ck_assert_int_eq(gr_join(t), 0);
     ck_assert_int_eq(g.rc, -ECANCELED);
@@ -448,7 +379,7 @@ static int gather_cancelled_main(void *arg)
         ck_assert_int_eq(g.results[i], -ECANCELED);
         ck_assert_int_eq(gr_task_done(g.h[i]), -ESRCH);
     }
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -465,14 +396,14 @@ static int gather_edges_main(void *arg)
     ck_assert_int_eq(gr_gather(NULL, 0, results, GR_GATHER_FAIL_FAST), 0);
     ck_assert_int_eq(gr_gather(NULL, 0, results, GR_GATHER_COLLECT_ALL), 0);
     gr_task *h[2];
-    h[0] = spawn_named(return_value, (void *)(intptr_t)4, "four");
+    h[0] = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)4, "four");
     h[1] = NULL;
     ck_assert_int_eq(gr_gather(h, 1, NULL, GR_GATHER_FAIL_FAST), -EINVAL);
     ck_assert_int_eq(gr_gather(h, 1, results, (enum gr_gather_policy)7), -EINVAL);
     /* A bad handle among good ones: nothing is consumed. */
     ck_assert_int_eq(gr_gather(h, 2, results, GR_GATHER_COLLECT_ALL), -EINVAL);
     ck_assert_int_eq(gr_join(h[0]), 4);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -491,13 +422,13 @@ static int gather_many_main(void *arg)
     int *results = calloc(MANY, sizeof(*results));
     ck_assert(h && results);
     for (int i = 0; i < MANY; i++)
-        ck_assert_int_eq(gr_spawn(&h[i], return_value, (void *)(intptr_t)i, NULL), 0);
+        ck_assert_int_eq(gr_spawn(&h[i], gr_test_return_arg, (void *)(intptr_t)i, NULL), 0);
     ck_assert_int_eq(gr_gather(h, MANY, results, GR_GATHER_COLLECT_ALL), 0);
     for (int i = 0; i < MANY; i++)
         ck_assert_int_eq(results[i], i);
     free(h);
     free(results);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -522,7 +453,7 @@ static int wait_any_main(void *arg)
     piped_open(t, WN);
     for (int i = 0; i < WN; i++) {
         t[i].value = 10 + i;
-        h[i] = spawn_named(piped_task, &t[i], "w");
+        h[i] = gr_test_spawn_named(piped_task, &t[i], "w");
     }
     release(&t[2]);
     unsigned char done[WN];
@@ -543,7 +474,7 @@ static int wait_any_main(void *arg)
     for (int i = 0; i < WN; i++)
         ck_assert_int_eq(gr_join(h[i]), 10 + i);
     piped_close(t, WN);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -564,7 +495,7 @@ static int wait_first_error_main(void *arg)
     t[1].value = -EIO;
     t[2].value = 2;
     for (int i = 0; i < 3; i++)
-        h[i] = spawn_named(piped_task, &t[i], "w");
+        h[i] = gr_test_spawn_named(piped_task, &t[i], "w");
     /* t0 succeeds first: not enough for FIRST_ERROR. */
     release(&t[0]);
     ck_assert_int_eq(gr_wait(&h[0], 1, GR_WAIT_ALL, FOREVER, NULL), 1);
@@ -581,7 +512,7 @@ static int wait_first_error_main(void *arg)
     ck_assert_int_eq(gr_join(h[1]), -EIO);
     ck_assert_int_eq(gr_join(h[2]), 2);
     piped_close(t, 3);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -597,7 +528,7 @@ static int wait_first_error_none_main(void *arg)
     (void)arg;
     gr_task *h[5];
     for (int i = 0; i < 5; i++)
-        h[i] = spawn_named(return_value, (void *)(intptr_t)i, "ok");
+        h[i] = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)i, "ok");
     unsigned char done[5];
     ck_assert_int_eq(gr_wait(h, 5, GR_WAIT_FIRST_ERROR, FOREVER, done), 5);
     for (int i = 0; i < 5; i++) {
@@ -621,12 +552,12 @@ static int wait_already_failed_main(void *arg)
     struct piped slow = {.value = 0};
     gr_test_pipe(slow.p);
     gr_task *h[2];
-    h[0] = spawn_named(return_value, (void *)(intptr_t)-EIO, "failed");
+    h[0] = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)-EIO, "failed");
     ck_assert_int_eq(gr_wait(&h[0], 1, GR_WAIT_ALL, FOREVER, NULL), 1);
-    h[1] = spawn_named(piped_task, &slow, "slow");
-    wait_parked("slow", "io read");
+    h[1] = gr_test_spawn_named(piped_task, &slow, "slow");
+    gr_test_wait_parked("slow", "io read");
     struct releaser r = {.reason = "wait", .fd = slow.p[1]};
-    gr_task *rt = spawn_named(releaser_task, &r, "releaser");
+    gr_task *rt = gr_test_spawn_named(releaser_task, &r, "releaser");
     unsigned char done[2] = {9, 9};
     int rc = gr_wait(h, 2, GR_WAIT_FIRST_ERROR, FOREVER, done);
     atomic_store(&r.stop, 1);
@@ -639,8 +570,7 @@ static int wait_already_failed_main(void *arg)
         release(&slow);
     ck_assert_int_eq(gr_join(h[0]), -EIO);
     ck_assert_int_eq(gr_join(h[1]), 0);
-    ck_assert_int_eq(close(slow.p[0]), 0);
-    ck_assert_int_eq(close(slow.p[1]), 0);
+    gr_test_close_pipe(slow.p);
     return 0;
 }
 
@@ -661,7 +591,7 @@ static int wait_all_deadline_main(void *arg)
     piped_open(t, 3);
     for (int i = 0; i < 3; i++) {
         t[i].value = 20 + i;
-        h[i] = spawn_named(piped_task, &t[i], "w");
+        h[i] = gr_test_spawn_named(piped_task, &t[i], "w");
     }
     release(&t[1]);
     ck_assert_int_eq(gr_wait(&h[1], 1, GR_WAIT_ALL, FOREVER, NULL), 1);
@@ -682,7 +612,7 @@ static int wait_all_deadline_main(void *arg)
     for (int i = 0; i < 3; i++)
         ck_assert_int_eq(gr_join(h[i]), 20 + i);
     piped_close(t, 3);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -715,11 +645,11 @@ static int wait_interrupted_main(void *arg)
     piped_open(t, 2);
     for (int i = 0; i < 2; i++) {
         t[i].value = 30 + i;
-        h[i] = spawn_named(piped_task, &t[i], "w");
+        h[i] = gr_test_spawn_named(piped_task, &t[i], "w");
     }
     struct waiter w = {.h = h, .rc = 12345};
-    gr_task *wt = spawn_named(waiter_task, &w, "waiter");
-    wait_parked("waiter", "wait");
+    gr_task *wt = gr_test_spawn_named(waiter_task, &w, "waiter");
+    gr_test_wait_parked("waiter", "wait");
     ck_assert_int_eq(gr_cancel(wt), 0);
     ck_assert_int_eq(gr_join(wt), 0);
     ck_assert_int_eq(w.rc, -ECANCELED);
@@ -733,7 +663,7 @@ static int wait_interrupted_main(void *arg)
         ck_assert_int_eq(gr_join(h[i]), 30 + i);
     }
     piped_close(t, 2);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -752,7 +682,7 @@ static int wait_bad_main(void *arg)
     ck_assert_int_eq(gr_wait(h, 1, (enum gr_wait_mode)9, FOREVER, NULL), -EINVAL);
     ck_assert_int_eq(gr_wait(h, 1, GR_WAIT_ALL, FOREVER, NULL), -EINVAL);
     ck_assert_int_eq(gr_wait(NULL, 0, GR_WAIT_ALL, FOREVER, NULL), 0);
-    h[0] = spawn_named(return_value, (void *)(intptr_t)1, "one");
+    h[0] = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)1, "one");
     ck_assert_int_eq(gr_join(h[0]), 1);
     ck_assert_int_eq(gr_wait(h, 1, GR_WAIT_ALL, FOREVER, NULL), -ESRCH);
     return 0;
@@ -780,7 +710,7 @@ static int as_completed_main(void *arg)
     piped_open(t, AC);
     for (int i = 0; i < AC; i++) {
         t[i].value = 40 + i;
-        h[i] = spawn_named(piped_task, &t[i], "ac");
+        h[i] = gr_test_spawn_named(piped_task, &t[i], "ac");
     }
     gr_as_completed it;
     ck_assert_int_eq(gr_as_completed_init(&it, h, AC), 0);
@@ -799,7 +729,7 @@ static int as_completed_main(void *arg)
     for (int i = 0; i < AC; i++)
         ck_assert_int_eq(gr_join(h[i]), 40 + i);
     piped_close(t, AC);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -818,10 +748,10 @@ static int as_completed_prefinished_main(void *arg)
     memset(t, 0, sizeof(t));
     piped_open(t, 2);
     gr_task *h[4];
-    h[0] = spawn_named(piped_task, &t[0], "late0");
-    h[1] = spawn_named(return_value, (void *)(intptr_t)1, "early1");
-    h[2] = spawn_named(piped_task, &t[1], "late2");
-    h[3] = spawn_named(return_value, (void *)(intptr_t)3, "early3");
+    h[0] = gr_test_spawn_named(piped_task, &t[0], "late0");
+    h[1] = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)1, "early1");
+    h[2] = gr_test_spawn_named(piped_task, &t[1], "late2");
+    h[3] = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)3, "early3");
     ck_assert_int_eq(gr_wait(&h[1], 1, GR_WAIT_ALL, FOREVER, NULL), 1);
     ck_assert_int_eq(gr_wait(&h[3], 1, GR_WAIT_ALL, FOREVER, NULL), 1);
     gr_as_completed it;
@@ -837,7 +767,7 @@ static int as_completed_prefinished_main(void *arg)
     for (int i = 0; i < 4; i++)
         ck_assert_int_eq(gr_join(h[i]), i == 0 || i == 2 ? 0 : i);
     piped_close(t, 2);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -867,19 +797,18 @@ static int as_completed_cancel_main(void *arg)
     (void)arg;
     struct piped t = {.value = 5};
     gr_test_pipe(t.p);
-    gr_task *h = spawn_named(piped_task, &t, "target");
+    gr_task *h = gr_test_spawn_named(piped_task, &t, "target");
     struct ac_waiter w = {.h = &h, .rc = 12345};
-    gr_task *wt = spawn_named(ac_waiter_task, &w, "iterator");
-    wait_parked("iterator", "as_completed");
+    gr_task *wt = gr_test_spawn_named(ac_waiter_task, &w, "iterator");
+    gr_test_wait_parked("iterator", "as_completed");
     ck_assert_int_eq(gr_cancel(wt), 0);
     ck_assert_int_eq(gr_join(wt), 0);
     ck_assert_int_eq(w.rc, -ECANCELED);
     ck_assert_int_eq(gr_task_cancelled(h), 0);
     release(&t);
     ck_assert_int_eq(gr_join(h), 5);
-    ck_assert_int_eq(close(t.p[0]), 0);
-    ck_assert_int_eq(close(t.p[1]), 0);
-    assert_only_main_stack();
+    gr_test_close_pipe(t.p);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -900,7 +829,7 @@ static int as_completed_edges_main(void *arg)
     ck_assert_int_eq(gr_as_completed_next(&it, FOREVER), -ENOENT);
     gr_as_completed_destroy(&it);
     gr_task *h[2];
-    h[0] = spawn_named(return_value, (void *)(intptr_t)1, "one");
+    h[0] = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)1, "one");
     h[1] = NULL;
     ck_assert_int_eq(gr_as_completed_init(&it, h, 2), -EINVAL);
     ck_assert_int_eq(gr_join(h[0]), 1);

@@ -37,13 +37,6 @@ static void wait_consumer(gr_gen *g)
     }
 }
 
-static gr_task *spawn(gr_task_fn fn, void *arg)
-{
-    gr_task *t = NULL;
-    ck_assert_int_eq(gr_spawn(&t, fn, arg, NULL), 0);
-    return t;
-}
-
 static const gr_gen_opts INT_OPTS = {.elem_size = sizeof(int), .name = "producer"};
 
 /* ---------------------------------------------------------------------
@@ -229,7 +222,7 @@ static int errors_main(void *arg)
     ck_assert_int_eq(gr_gen_next(g, &v), 1);
     ck_assert_int_eq(gr_gen_next(g, &v), 1);
     wait_state(g, GR__GEN_PARKED_RESUME);
-    gr_task *t = spawn(yield_elsewhere, g); /* not the producer */
+    gr_task *t = gr_test_spawn(yield_elsewhere, g); /* not the producer */
     ck_assert_int_eq(gr_join(t), -EINVAL);
     ck_assert_int_eq(gr_gen_next(g, NULL), -EIO);
     ck_assert_int_eq(gr_gen_close(g), 0);
@@ -346,7 +339,7 @@ static int interrupt_main(void *arg)
     /* A second consumer while one waits: -EBUSY. A cancelled consumer
      * loses nothing either. */
     struct consumer_arg c = {g, -1};
-    gr_task *t = spawn(consume_one, &c);
+    gr_task *t = gr_test_spawn(consume_one, &c);
     wait_consumer(g);
     ck_assert_int_eq(gr_gen_next(g, &v), -EBUSY);
     gr_cancel(t);
@@ -357,7 +350,7 @@ static int interrupt_main(void *arg)
 
     /* Close while a consumer waits: it gets -EPIPE. */
     c.v = -1;
-    t = spawn(consume_one, &c);
+    t = gr_test_spawn(consume_one, &c);
     wait_consumer(g);
     ck_assert_int_eq(gr_gen_close(g), 0);
     ck_assert_int_eq(gr_join(t), -EPIPE);
@@ -444,7 +437,7 @@ static int many_main(void *arg)
     struct range r = {.n = 20000};
     gr_gen *g;
     ck_assert_int_eq(gr_gen_create(&g, range_producer, &r, &INT_OPTS), 0);
-    ck_assert_int_eq(gr_join(spawn(many_consumer, g)), 0);
+    ck_assert_int_eq(gr_join(gr_test_spawn(many_consumer, g)), 0);
     ck_assert_int_eq(gr_gen_close(g), 0);
     return 0;
 }

@@ -22,59 +22,10 @@
  * Helpers
  * --------------------------------------------------------------------- */
 
-struct parked_query {
-    const char *name;
-    const char *reason; /* NULL: any */
-    int found;
-};
-
-static void parked_cb(const gr_task_info *info, void *arg)
-{
-    struct parked_query *q = arg;
-    if (strcmp(info->name, q->name) != 0 || strcmp(info->state, "parked") != 0)
-        return;
-    if (q->reason && (!info->wait_reason || strcmp(info->wait_reason, q->reason) != 0))
-        return;
-    q->found++;
-}
-
-/* Yield until `count` tasks called `name` are parked (on `reason`). */
-static void wait_parked_n(const char *name, const char *reason, int count)
-{
-    for (;;) {
-        struct parked_query q = {.name = name, .reason = reason};
-        ck_assert_int_ge(gr_tasks_foreach(parked_cb, &q), 1);
-        if (q.found >= count)
-            return;
-        ck_assert_int_eq(gr_yield(), 0);
-    }
-}
-
-static void assert_only_main_stack(void)
-{
-    gr_runtime_stats st;
-    for (int i = 0; i < 1000000; i++) {
-        ck_assert_int_eq(gr_stats(&st), 0);
-        if (st.stacks_in_use == 1)
-            break;
-        gr_yield();
-    }
-    ck_assert_uint_eq(st.stacks_in_use, 1);
-    ck_assert_uint_eq(st.live_tasks, 1);
-}
-
 static void group_spawn_named(gr_group *g, gr_task_fn fn, void *arg, const char *name)
 {
     gr_spawn_opts o = {.name = name};
     ck_assert_int_eq(gr_group_spawn(g, fn, arg, &o), 0);
-}
-
-static gr_task *spawn_named(gr_task_fn fn, void *arg, const char *name)
-{
-    gr_task *t;
-    gr_spawn_opts o = {.name = name};
-    ck_assert_int_eq(gr_spawn(&t, fn, arg, &o), 0);
-    return t;
 }
 
 /* Shared by the children of one test. */
@@ -133,10 +84,8 @@ static void open_pipes(struct counters *c)
 
 static void close_pipes(struct counters *c)
 {
-    ck_assert_int_eq(close(c->p[0]), 0);
-    ck_assert_int_eq(close(c->p[1]), 0);
-    ck_assert_int_eq(close(c->go[0]), 0);
-    ck_assert_int_eq(close(c->go[1]), 0);
+    gr_test_close_pipe(c->p);
+    gr_test_close_pipe(c->go);
 }
 
 /* ---------------------------------------------------------------------
@@ -174,7 +123,7 @@ static int all_succeed_main(void *arg)
     ck_assert_int_eq(gr_group_create(&g), 0);
     ck_assert_int_eq(gr_group_wait(g), 0);
     ck_assert_int_eq(gr_group_destroy(g), 0);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -201,8 +150,8 @@ static int one_fails_main(void *arg)
     for (int i = 0; i < SIBLINGS; i++)
         group_spawn_named(g, i % 2 ? sleeper_child : reader_child, &c, "sibling");
     group_spawn_named(g, failing_child, &c, "failer");
-    wait_parked_n("sibling", NULL, SIBLINGS);
-    wait_parked_n("failer", "io read", 1);
+    gr_test_wait_parked_n("sibling", NULL, SIBLINGS);
+    gr_test_wait_parked_n("failer", "io read", 1);
     ck_assert_int_eq(write(c.go[1], "!", 1), 1);
     ck_assert_int_eq(gr_group_wait(g), -EIO);
     ck_assert_int_eq(atomic_load(&c.runs), SIBLINGS);
@@ -214,7 +163,7 @@ static int one_fails_main(void *arg)
     ck_assert_int_eq(gr_group_errors(g, NULL, 0), 1);
     ck_assert_int_eq(gr_group_destroy(g), 0);
     close_pipes(&c);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -244,9 +193,9 @@ static int two_errors_main(void *arg)
     group_spawn_named(g, bad_cleanup_child, &c, "bad-cleanup");
     group_spawn_named(g, sleeper_child, &c, "sibling");
     group_spawn_named(g, failing_child, &c, "failer");
-    wait_parked_n("bad-cleanup", "sleep", 1);
-    wait_parked_n("sibling", "sleep", 1);
-    wait_parked_n("failer", "io read", 1);
+    gr_test_wait_parked_n("bad-cleanup", "sleep", 1);
+    gr_test_wait_parked_n("sibling", "sleep", 1);
+    gr_test_wait_parked_n("failer", "io read", 1);
     ck_assert_int_eq(write(c.go[1], "!", 1), 1);
     ck_assert_int_eq(gr_group_wait(g), -EIO);
     ck_assert_int_eq(atomic_load(&c.cancelled), 2);
@@ -260,7 +209,7 @@ static int two_errors_main(void *arg)
     ck_assert_int_eq(one[0], -EIO);
     ck_assert_int_eq(gr_group_destroy(g), 0);
     close_pipes(&c);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -318,9 +267,9 @@ static int nested_main(void *arg)
         oa[i] = (struct owner_arg){.n = n, .index = i};
         group_spawn_named(outer, owner_child, &oa[i], "owner");
     }
-    wait_parked_n("leaf", "sleep", OWNERS * LEAVES);
-    wait_parked_n("owner", "group wait", OWNERS);
-    wait_parked_n("bad-leaf", "io read", 1);
+    gr_test_wait_parked_n("leaf", "sleep", OWNERS * LEAVES);
+    gr_test_wait_parked_n("owner", "group wait", OWNERS);
+    gr_test_wait_parked_n("bad-leaf", "io read", 1);
     ck_assert_int_eq(write(n->bad.go[1], "!", 1), 1);
     ck_assert_int_eq(gr_group_wait(outer), -EIO);
     ck_assert_int_eq(n->owner_rc[0], -ECANCELED);
@@ -337,7 +286,7 @@ static int nested_main(void *arg)
     ck_assert_int_eq(errs[0], -EIO);
     ck_assert_int_eq(gr_group_destroy(outer), 0);
     close_pipes(&n->bad);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -376,9 +325,9 @@ static int cancel_waiter_main(void *arg)
     ck_assert_int_eq(gr_group_create(&w.g), 0);
     for (int i = 0; i < CW_CHILDREN; i++)
         group_spawn_named(w.g, i % 2 ? sleeper_child : reader_child, &c, "child");
-    gr_task *t = spawn_named(group_waiter, &w, "waiter");
-    wait_parked_n("child", NULL, CW_CHILDREN);
-    wait_parked_n("waiter", "group wait", 1);
+    gr_task *t = gr_test_spawn_named(group_waiter, &w, "waiter");
+    gr_test_wait_parked_n("child", NULL, CW_CHILDREN);
+    gr_test_wait_parked_n("waiter", "group wait", 1);
     ck_assert_int_eq(gr_cancel(t), 0);
     ck_assert_int_eq(gr_join(t), 0);
     ck_assert_int_eq(w.rc, -ECANCELED);
@@ -390,7 +339,7 @@ static int cancel_waiter_main(void *arg)
     ck_assert_int_eq(gr_group_spawn(w.g, sleeper_child, &c, NULL), -EPIPE);
     ck_assert_int_eq(gr_group_destroy(w.g), 0);
     close_pipes(&c);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -416,15 +365,15 @@ static int group_cancel_main(void *arg)
     ck_assert_int_eq(gr_group_create(&g), 0);
     for (int i = 0; i < CW_CHILDREN; i++)
         group_spawn_named(g, i % 2 ? sleeper_child : reader_child, &c, "child");
-    wait_parked_n("child", NULL, CW_CHILDREN);
-    gr_task *t = spawn_named(canceller_task, g, "canceller");
+    gr_test_wait_parked_n("child", NULL, CW_CHILDREN);
+    gr_task *t = gr_test_spawn_named(canceller_task, g, "canceller");
     ck_assert_int_eq(gr_join(t), 0);
     ck_assert_int_eq(gr_group_wait(g), 0);
     ck_assert_int_eq(atomic_load(&c.cancelled), CW_CHILDREN);
     ck_assert_int_eq(gr_group_errors(g, NULL, 0), 0);
     ck_assert_int_eq(gr_group_destroy(g), 0);
     close_pipes(&c);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -467,7 +416,7 @@ static int cancelling_spawn_main(void *arg)
     ck_assert_int_eq(gr_group_wait(g), -EIO);
     ck_assert_int_eq(l.nop_rc, -ECANCELED);
     ck_assert_int_eq(gr_group_destroy(g), 0);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -506,7 +455,7 @@ static int deadline_swallow_main(void *arg)
     ck_assert_int_eq(atomic_load(&c.cancelled) + atomic_load(&c.timedout), 5);
     ck_assert_int_eq(gr_group_errors(g, NULL, 0), 0);
     ck_assert_int_eq(gr_group_destroy(g), 0);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -532,7 +481,7 @@ static int deadline_main(void *arg)
     ck_assert_int_eq(atomic_load(&c.cancelled) + atomic_load(&c.timedout), 8);
     ck_assert_int_eq(gr_group_destroy(g), 0);
     close_pipes(&c);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -640,7 +589,7 @@ static int passed_handle_main(void *arg)
     gr_test_pipe(s->conn);
     ck_assert_int_eq(gr_group_create(&s->g), 0);
     group_spawn_named(s->g, acceptor, s, "acceptor");
-    gr_task *o = spawn_named(outsider, s, "outsider");
+    gr_task *o = gr_test_spawn_named(outsider, s, "outsider");
     ck_assert_int_eq(gr_join(o), 0);
     for (int i = 1; i <= CONNECTIONS; i++) {
         unsigned char b = (unsigned char)i;
@@ -651,9 +600,8 @@ static int passed_handle_main(void *arg)
     ck_assert_int_eq(atomic_load(&s->handlers), CONNECTIONS + OUTSIDE);
     ck_assert_int_eq(atomic_load(&s->sum), CONNECTIONS * (CONNECTIONS + 1) / 2 + OUTSIDE * 1000);
     ck_assert_int_eq(gr_group_destroy(s->g), 0);
-    ck_assert_int_eq(close(s->conn[0]), 0);
-    ck_assert_int_eq(close(s->conn[1]), 0);
-    assert_only_main_stack();
+    gr_test_close_pipe(s->conn);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -714,7 +662,7 @@ static int epipe_main(void *arg)
     ck_assert_int_eq(gr_group_wait(g), 0);
     ck_assert_int_eq(gr_group_spawn(g, nothing, NULL, NULL), -EPIPE);
     ck_assert_int_eq(gr_group_destroy(g), 0);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -733,13 +681,13 @@ static int ebusy_main(void *arg)
     group_spawn_named(g, sleeper_child, &c, "child");
     group_spawn_named(g, sleeper_child, &c, "child");
     ck_assert_int_eq(gr_group_destroy(g), -EBUSY);
-    wait_parked_n("child", "sleep", 2);
+    gr_test_wait_parked_n("child", "sleep", 2);
     ck_assert_int_eq(gr_group_destroy(g), -EBUSY);
     ck_assert_int_eq(gr_group_cancel(g), 0);
     ck_assert_int_eq(gr_group_wait(g), 0);
     ck_assert_int_eq(atomic_load(&c.cancelled), 2);
     ck_assert_int_eq(gr_group_destroy(g), 0);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -757,8 +705,8 @@ static int two_waiters_main(void *arg)
     struct waiter_arg w = {0};
     ck_assert_int_eq(gr_group_create(&w.g), 0);
     group_spawn_named(w.g, sleeper_child, &c, "child");
-    gr_task *t = spawn_named(group_waiter, &w, "waiter");
-    wait_parked_n("waiter", "group wait", 1);
+    gr_task *t = gr_test_spawn_named(group_waiter, &w, "waiter");
+    gr_test_wait_parked_n("waiter", "group wait", 1);
     ck_assert_int_eq(gr_group_wait(w.g), -EINVAL);
     ck_assert_int_eq(gr_group_cancel(w.g), 0);
     ck_assert_int_eq(gr_join(t), 0);
@@ -882,7 +830,7 @@ static int many_main(void *arg)
     ck_assert_int_eq(atomic_load(&m->count), n);
     ck_assert_int_eq(atomic_load(&m->sum), n * (n - 1) / 2);
     ck_assert_int_eq(atomic_load(&m->on_worker[0]) + atomic_load(&m->on_worker[1]), n);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 

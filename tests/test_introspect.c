@@ -29,59 +29,6 @@
  * Helpers
  * --------------------------------------------------------------------- */
 
-struct parked_query {
-    const char *name;
-    const char *reason;
-    int found;
-};
-
-static void parked_cb(const gr_task_info *info, void *arg)
-{
-    struct parked_query *q = arg;
-    if (strcmp(info->name, q->name) == 0 && strcmp(info->state, "parked") == 0 &&
-        info->wait_reason && strcmp(info->wait_reason, q->reason) == 0)
-        q->found++;
-}
-
-static int is_parked(const char *name, const char *reason)
-{
-    struct parked_query q = {.name = name, .reason = reason};
-    return gr_tasks_foreach(parked_cb, &q) >= 1 && q.found > 0;
-}
-
-static void wait_parked(const char *name, const char *reason)
-{
-    while (!is_parked(name, reason))
-        ck_assert_int_eq(gr_yield(), 0);
-}
-
-static void assert_only_main_stack(void)
-{
-    gr_runtime_stats st;
-    for (int i = 0; i < 1000000; i++) {
-        ck_assert_int_eq(gr_stats(&st), 0);
-        if (st.stacks_in_use == 1)
-            break;
-        gr_yield();
-    }
-    ck_assert_uint_eq(st.stacks_in_use, 1);
-    ck_assert_uint_eq(st.live_tasks, 1);
-}
-
-static gr_task *spawn_named(gr_task_fn fn, void *arg, const char *name)
-{
-    gr_task *t;
-    gr_spawn_opts o = {.name = name};
-    ck_assert_int_eq(gr_spawn(&t, fn, arg, &o), 0);
-    return t;
-}
-
-static int sleep_forever(void *arg)
-{
-    (void)arg;
-    return gr_sleep(FOREVER);
-}
-
 /* Reads one byte from the fd, returns 8 (or the read's error). */
 static int read_one(void *arg)
 {
@@ -89,11 +36,6 @@ static int read_one(void *arg)
     char b;
     int rc = (int)gr_read(fd, &b, 1);
     return rc == 1 ? 8 : rc;
-}
-
-static int return_value(void *arg)
-{
-    return (int)(intptr_t)arg;
 }
 
 /* ---------------------------------------------------------------------
@@ -105,8 +47,8 @@ static int state_main(void *arg)
     (void)arg;
     int p[2];
     gr_test_pipe(p);
-    gr_task *t = spawn_named(read_one, (void *)(intptr_t)p[0], "reader");
-    wait_parked("reader", "io read");
+    gr_task *t = gr_test_spawn_named(read_one, (void *)(intptr_t)p[0], "reader");
+    gr_test_wait_parked("reader", "io read");
     int r = 12345;
     ck_assert_int_eq(gr_task_done(t), 0);
     ck_assert_int_eq(gr_task_cancelled(t), 0);
@@ -129,8 +71,8 @@ static int state_main(void *arg)
     ck_assert_int_eq(gr_task_result(NULL, &r), -EINVAL);
 
     /* Cancelled: the flag is set at once, the result once it is done. */
-    t = spawn_named(sleep_forever, NULL, "sleeper");
-    wait_parked("sleeper", "sleep");
+    t = gr_test_spawn_named(gr_test_sleep_forever, NULL, "sleeper");
+    gr_test_wait_parked("sleeper", "sleep");
     ck_assert_int_eq(gr_cancel(t), 0);
     ck_assert_int_eq(gr_task_cancelled(t), 1);
     ck_assert_int_eq(gr_wait(&t, 1, GR_WAIT_ALL, FOREVER, NULL), 1);
@@ -141,9 +83,8 @@ static int state_main(void *arg)
     /* The calling task itself. */
     ck_assert_int_eq(gr_task_done(gr_self()), 0);
     ck_assert_int_eq(gr_task_result(gr_self(), &r), -EAGAIN);
-    ck_assert_int_eq(close(p[0]), 0);
-    ck_assert_int_eq(close(p[1]), 0);
-    assert_only_main_stack();
+    gr_test_close_pipe(p);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -193,7 +134,7 @@ static int callbacks_main(void *arg)
     struct cb_log log;
     memset(&log, 0, sizeof(log));
     struct cb_rec recs[4];
-    gr_task *t = spawn_named(read_one, (void *)(intptr_t)p[0], "target");
+    gr_task *t = gr_test_spawn_named(read_one, (void *)(intptr_t)p[0], "target");
     for (int i = 0; i < 3; i++) {
         recs[i] = (struct cb_rec){.log = &log, .index = i};
         ck_assert_int_eq(gr_task_add_done_callback(t, &recs[i].cb, log_cb, &recs[i]), 0);
@@ -231,9 +172,8 @@ static int callbacks_main(void *arg)
     /* Joined: no more callbacks. */
     ck_assert_int_eq(gr_task_add_done_callback(t, &recs[3].cb, log_cb, &recs[3]), -ESRCH);
     ck_assert_int_eq(atomic_load(&log.calls[1]), 0);
-    ck_assert_int_eq(close(p[0]), 0);
-    ck_assert_int_eq(close(p[1]), 0);
-    assert_only_main_stack();
+    gr_test_close_pipe(p);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -254,7 +194,7 @@ static int callbacks_bad_main(void *arg)
 {
     (void)arg;
     gr_done_cb cb;
-    gr_task *t = spawn_named(return_value, (void *)(intptr_t)1, "t");
+    gr_task *t = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)1, "t");
     ck_assert_int_eq(gr_task_add_done_callback(NULL, &cb, never_called, NULL), -EINVAL);
     ck_assert_int_eq(gr_task_add_done_callback(t, NULL, never_called, NULL), -EINVAL);
     ck_assert_int_eq(gr_task_add_done_callback(t, &cb, NULL, NULL), -EINVAL);
@@ -311,15 +251,15 @@ static int blocking_cb_main(void *arg)
     gr_test_pipe(q);
     struct blocking_cb b[2];
     memset(b, 0, sizeof(b));
-    gr_task *other = spawn_named(sleep_forever, NULL, "other");
+    gr_task *other = gr_test_spawn_named(gr_test_sleep_forever, NULL, "other");
     gr_group *g;
     ck_assert_int_eq(gr_group_create(&g), 0);
     gr_spawn_opts child = {.name = "group-child"};
-    ck_assert_int_eq(gr_group_spawn(g, sleep_forever, NULL, &child), 0);
+    ck_assert_int_eq(gr_group_spawn(g, gr_test_sleep_forever, NULL, &child), 0);
     for (int i = 0; i < 2; i++)
         b[i] = (struct blocking_cb){.fd = q[0], .other = other, .group = g};
 
-    gr_task *t = spawn_named(read_one, (void *)(intptr_t)p[0], "target");
+    gr_task *t = gr_test_spawn_named(read_one, (void *)(intptr_t)p[0], "target");
     ck_assert_int_eq(gr_task_add_done_callback(t, &b[0].cb, blocking_in_cb, &b[0]), 0);
     ck_assert_int_eq(write(p[1], "x", 1), 1);
     ck_assert_int_eq(gr_wait(&t, 1, GR_WAIT_ALL, FOREVER, NULL), 1);
@@ -343,11 +283,9 @@ static int blocking_cb_main(void *arg)
     char c;
     ck_assert_int_eq(gr_read(q[0], &c, 1), 1);
     ck_assert_int_eq(c, 'y');
-    ck_assert_int_eq(close(p[0]), 0);
-    ck_assert_int_eq(close(p[1]), 0);
-    ck_assert_int_eq(close(q[0]), 0);
-    ck_assert_int_eq(close(q[1]), 0);
-    assert_only_main_stack();
+    gr_test_close_pipe(p);
+    gr_test_close_pipe(q);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -410,14 +348,14 @@ static int before_joiners_main(void *arg)
     for (; cross < CROSS_ROUNDS && rounds < MAX_ROUNDS; rounds++) {
         struct before b;
         memset(&b, 0, sizeof(b));
-        gr_task *t = spawn_named(read_one, (void *)(intptr_t)p[0], "finisher");
+        gr_task *t = gr_test_spawn_named(read_one, (void *)(intptr_t)p[0], "finisher");
         ck_assert_int_eq(gr_task_add_done_callback(t, &b.cb, watch_joiner, &b), 0);
         /* Keep this worker busy for a moment (no yield) so that the idle
          * one is likely to steal the finisher; then wait normally. */
         for (int64_t until = gr_now() + 50 * MS;
-             gr_now() < until && !is_parked("finisher", "io read");)
+             gr_now() < until && !gr_test_is_parked("finisher", "io read");)
             ;
-        wait_parked("finisher", "io read");
+        gr_test_wait_parked("finisher", "io read");
         struct worker_query q = {.name = "finisher", .worker = -1};
         ck_assert_int_ge(gr_tasks_foreach(worker_cb, &q), 2);
         int apart = q.worker != gr_worker_index();
@@ -448,9 +386,8 @@ static int before_joiners_main(void *arg)
                       "%d of %d joins (%d across workers) resumed while a done callback was "
                       "running",
                       violations, rounds, cross);
-    ck_assert_int_eq(close(p[0]), 0);
-    ck_assert_int_eq(close(p[1]), 0);
-    assert_only_main_stack();
+    gr_test_close_pipe(p);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -549,19 +486,19 @@ static int introspect_main(void *arg)
     gr_test_pipe(x->sp);
     gr_task *h[NPARKED];
     int k = 0;
-    h[k++] = spawn_named(sleep_forever, NULL, "i-sleep");
-    h[k++] = spawn_named(read_one, (void *)(intptr_t)x->p[0], "i-read");
-    h[k++] = x->target = spawn_named(sleep_forever, NULL, "i-target");
-    h[k++] = spawn_named(joiner, x, "i-join");
+    h[k++] = gr_test_spawn_named(gr_test_sleep_forever, NULL, "i-sleep");
+    h[k++] = gr_test_spawn_named(read_one, (void *)(intptr_t)x->p[0], "i-read");
+    h[k++] = x->target = gr_test_spawn_named(gr_test_sleep_forever, NULL, "i-target");
+    h[k++] = gr_test_spawn_named(joiner, x, "i-join");
     ck_assert_int_eq(gr_group_create(&x->g), 0);
     gr_spawn_opts child = {.name = "i-child"};
-    ck_assert_int_eq(gr_group_spawn(x->g, sleep_forever, NULL, &child), 0);
-    h[k++] = spawn_named(group_waiter, x, "i-group");
-    h[k++] = x->target2 = spawn_named(sleep_forever, NULL, "i-target2");
-    h[k++] = spawn_named(waiter, x, "i-wait");
-    h[k++] = spawn_named(shielded_reader, x, "i-shielded");
+    ck_assert_int_eq(gr_group_spawn(x->g, gr_test_sleep_forever, NULL, &child), 0);
+    h[k++] = gr_test_spawn_named(group_waiter, x, "i-group");
+    h[k++] = x->target2 = gr_test_spawn_named(gr_test_sleep_forever, NULL, "i-target2");
+    h[k++] = gr_test_spawn_named(waiter, x, "i-wait");
+    h[k++] = gr_test_spawn_named(shielded_reader, x, "i-shielded");
     for (int i = 0; i < NPARKED; i++)
-        wait_parked(PARKED[i].name, PARKED[i].reason);
+        gr_test_wait_parked(PARKED[i].name, PARKED[i].reason);
     ck_assert_int_eq(gr_cancel(h[k - 1]), 0); /* the shielded one */
 
     struct snapshot s = {0};
@@ -634,15 +571,13 @@ static int introspect_main(void *arg)
         ck_assert_int_eq(gr_join(h[i]), -ECANCELED);
     }
     ck_assert_int_eq(gr_group_destroy(x->g), 0);
-    ck_assert_int_eq(close(x->p[0]), 0);
-    ck_assert_int_eq(close(x->p[1]), 0);
-    ck_assert_int_eq(close(x->sp[0]), 0);
-    ck_assert_int_eq(close(x->sp[1]), 0);
+    gr_test_close_pipe(x->p);
+    gr_test_close_pipe(x->sp);
     /* Only main is left. */
     s.n = 0;
     ck_assert_int_eq(gr_tasks_foreach(snap_cb, &s), 1);
     ck_assert_str_eq(s.info[0].name, "main");
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -759,7 +694,7 @@ static int spinner(void *arg)
 static int watchdog_main(void *arg)
 {
     (void)arg;
-    gr_task *t = spawn_named(spinner, NULL, "spinner");
+    gr_task *t = gr_test_spawn_named(spinner, NULL, "spinner");
     return gr_join(t);
 }
 
@@ -796,9 +731,9 @@ END_TEST
 static int unjoined_main(void *arg)
 {
     (void)arg;
-    gr_task *orphan = spawn_named(return_value, (void *)(intptr_t)0, "orphan");
-    gr_task *joined = spawn_named(return_value, (void *)(intptr_t)0, "joined-one");
-    gr_task *detached = spawn_named(return_value, (void *)(intptr_t)0, "detached-one");
+    gr_task *orphan = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)0, "orphan");
+    gr_task *joined = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)0, "joined-one");
+    gr_task *detached = gr_test_spawn_named(gr_test_return_arg, (void *)(intptr_t)0, "detached-one");
     ck_assert_int_eq(gr_detach(detached), 0);
     ck_assert_int_eq(gr_join(joined), 0);
     ck_assert_int_eq(gr_wait(&orphan, 1, GR_WAIT_ALL, FOREVER, NULL), 1);
@@ -879,7 +814,7 @@ static int stubborn(void *arg)
 static int grace_main(void *arg)
 {
     (void)arg;
-    gr_task *t = spawn_named(stubborn, NULL, "stubborn");
+    gr_task *t = gr_test_spawn_named(stubborn, NULL, "stubborn");
     return gr_join(t);
 }
 
@@ -909,8 +844,8 @@ END_TEST
 static int sigquit_main(void *arg)
 {
     (void)arg;
-    gr_task *t = spawn_named(sleep_forever, NULL, "q-sleeper");
-    wait_parked("q-sleeper", "sleep");
+    gr_task *t = gr_test_spawn_named(gr_test_sleep_forever, NULL, "q-sleeper");
+    gr_test_wait_parked("q-sleeper", "sleep");
     ck_assert_int_eq(raise(SIGQUIT), 0);
     /* The dump is printed by a worker at its next scheduling round. */
     for (int i = 0; i < 1000000 && !cap_contains("q-sleeper"); i++) {

@@ -391,31 +391,6 @@ static int queued_caller(void *arg)
     return gr_offload(must_not_run, arg, queued_release, NULL);
 }
 
-struct find_parked {
-    const char *name;
-    int found;
-};
-
-static void find_parked_fn(const gr_task_info *info, void *arg)
-{
-    struct find_parked *fp = arg;
-    if (!strcmp(info->name, fp->name) && info->wait_reason &&
-        !strcmp(info->wait_reason, "offload"))
-        fp->found = 1;
-}
-
-/* Yield until the task called `name` is parked in gr_offload. */
-static void wait_offload_parked(const char *name)
-{
-    for (;;) {
-        struct find_parked fp = {.name = name};
-        gr_tasks_foreach(find_parked_fn, &fp);
-        if (fp.found)
-            return;
-        ck_assert_int_eq(gr_yield(), 0);
-    }
-}
-
 static int withdraw_main(void *arg)
 {
     struct slow_job *j = arg;
@@ -426,7 +401,7 @@ static int withdraw_main(void *arg)
     ck_assert_int_eq(task_read_byte(j->started[0]), 's');
     gr_spawn_opts opts = {.name = "queued"};
     ck_assert_int_eq(gr_spawn(&queued, queued_caller, j, &opts), 0);
-    wait_offload_parked("queued");
+    gr_test_wait_parked("queued", "offload");
     ck_assert_int_eq(gr_cancel(queued), 0);
     ck_assert_int_eq(gr_join(queued), -ECANCELED);
     ck_assert_int_eq(gr_write(j->go[1], "g", 1), 1);

@@ -8,37 +8,14 @@
 #include <string.h>
 
 #include "support/support.h"
+#include "support/waiters.h"
 #include "sync/queue.h"
-#include "sync/spinlock.h"
 
 #define WORKERS 2
 
 /* ---------------------------------------------------------------------
  * Helpers
  * --------------------------------------------------------------------- */
-
-static int queued(gr_queue *q, gr__waitq *wq)
-{
-    int n = 0;
-    gr__sync_lock(&q->lock);
-    for (struct gr_wnode_ *w = wq->head_; w; w = w->next)
-        n++;
-    gr__sync_unlock(&q->lock);
-    return n;
-}
-
-static void wait_queued(gr_queue *q, gr__waitq *wq, int n)
-{
-    while (queued(q, wq) < n)
-        gr_yield();
-}
-
-static gr_task *spawn(gr_task_fn fn, void *arg)
-{
-    gr_task *t = NULL;
-    ck_assert_int_eq(gr_spawn(&t, fn, arg, NULL), 0);
-    return t;
-}
 
 static int int_cmp(const void *a, const void *b)
 {
@@ -171,10 +148,10 @@ static int pc_main(void *arg)
     gr_task *p[QP], *c[QC];
     struct prod_arg pa[QP];
     for (int i = 0; i < QC; i++)
-        c[i] = spawn(q_consumer, pc);
+        c[i] = gr_test_spawn(q_consumer, pc);
     for (int i = 0; i < QP; i++) {
         pa[i] = (struct prod_arg){pc, i};
-        p[i] = spawn(q_producer, &pa[i]);
+        p[i] = gr_test_spawn(q_producer, &pa[i]);
     }
     for (int i = 0; i < QP; i++)
         ck_assert_int_eq(gr_join(p[i]), 0);
@@ -260,12 +237,12 @@ static int interrupt_main(void *arg)
     /* Putters wait on the full queue; their items go in as room appears,
      * and come out in priority order. */
     struct put_arg p1 = {q, 30}, p2 = {q, 10}, p3 = {q, 20};
-    gr_task *t1 = spawn(put_one, &p1);
-    wait_queued(q, &q->putters, 1);
-    gr_task *t2 = spawn(put_one, &p2);
-    wait_queued(q, &q->putters, 2);
-    gr_task *t3 = spawn(put_one, &p3);
-    wait_queued(q, &q->putters, 3);
+    gr_task *t1 = gr_test_spawn(put_one, &p1);
+    gr_test_wait_waiters(&q->lock, &q->putters, 1);
+    gr_task *t2 = gr_test_spawn(put_one, &p2);
+    gr_test_wait_waiters(&q->lock, &q->putters, 2);
+    gr_task *t3 = gr_test_spawn(put_one, &p3);
+    gr_test_wait_waiters(&q->lock, &q->putters, 3);
     gr_cancel(t2); /* its 10 never enters */
     ck_assert_int_eq(gr_join(t2), -ECANCELED);
     int x;
@@ -283,10 +260,10 @@ static int interrupt_main(void *arg)
 
     /* Getters: an interrupted one takes nothing. */
     struct get_arg g1 = {q, -1}, g2 = {q, -1};
-    gr_task *tg1 = spawn(get_one, &g1);
-    wait_queued(q, &q->getters, 1);
-    gr_task *tg2 = spawn(get_one, &g2);
-    wait_queued(q, &q->getters, 2);
+    gr_task *tg1 = gr_test_spawn(get_one, &g1);
+    gr_test_wait_waiters(&q->lock, &q->getters, 1);
+    gr_task *tg2 = gr_test_spawn(get_one, &g2);
+    gr_test_wait_waiters(&q->lock, &q->getters, 2);
     gr_cancel(tg1);
     ck_assert_int_eq(gr_join(tg1), -ECANCELED);
     v = 7;
@@ -300,15 +277,15 @@ static int interrupt_main(void *arg)
     ck_assert_int_eq(gr_scope_leave(&sc), 1);
 
     /* join waits for task_done; an interrupted join leaves no trace. */
-    gr_task *j = spawn(join_one, q);
-    wait_queued(q, &q->joiners, 1);
-    gr_task *jc = spawn(join_one, q);
-    wait_queued(q, &q->joiners, 2);
+    gr_task *j = gr_test_spawn(join_one, q);
+    gr_test_wait_waiters(&q->lock, &q->joiners, 1);
+    gr_task *jc = gr_test_spawn(join_one, q);
+    gr_test_wait_waiters(&q->lock, &q->joiners, 2);
     gr_cancel(jc);
     ck_assert_int_eq(gr_join(jc), -ECANCELED);
     for (int i = 0; i < 4; i++) /* 50, 40, 30, 20 */
         ck_assert_int_eq(gr_queue_task_done(q), 0);
-    ck_assert_int_eq(queued(q, &q->joiners), 1); /* 7 is not done yet */
+    ck_assert_int_eq(gr_test_waiters(&q->lock, &q->joiners), 1); /* 7 is not done yet */
     ck_assert_int_eq(gr_queue_task_done(q), 0);
     ck_assert_int_eq(gr_join(j), 0);
     ck_assert_int_eq(gr_queue_join(q), 0);
@@ -336,8 +313,8 @@ static int shutdown_main(void *arg)
     for (int i = 1; i <= 2; i++)
         gr_queue_put(q, &i);
     struct put_arg p = {q, 3};
-    gr_task *tp = spawn(put_one, &p);
-    wait_queued(q, &q->putters, 1);
+    gr_task *tp = gr_test_spawn(put_one, &p);
+    gr_test_wait_waiters(&q->lock, &q->putters, 1);
     ck_assert_int_eq(gr_queue_shutdown(q, 0), 0);
     ck_assert_int_eq(gr_join(tp), -ESHUTDOWN);
     ck_assert_int_eq(gr_queue_put(q, &x), -ESHUTDOWN);
@@ -357,8 +334,8 @@ static int shutdown_main(void *arg)
     /* Waiting getters are woken with -ESHUTDOWN. */
     ck_assert_int_eq(gr_queue_create(&q, sizeof(int), 0), 0);
     struct get_arg g = {q, -1};
-    gr_task *tg = spawn(get_one, &g);
-    wait_queued(q, &q->getters, 1);
+    gr_task *tg = gr_test_spawn(get_one, &g);
+    gr_test_wait_waiters(&q->lock, &q->getters, 1);
     gr_queue_shutdown(q, 0);
     ck_assert_int_eq(gr_join(tg), -ESHUTDOWN);
     ck_assert_int_eq(gr_queue_destroy(q), 0);
@@ -368,11 +345,11 @@ static int shutdown_main(void *arg)
     for (int i = 0; i < 5; i++)
         gr_queue_put(q, &i);
     ck_assert_int_eq(gr_queue_get(q, &x), 0); /* taken, not done yet */
-    gr_task *j = spawn(join_one, q);
-    wait_queued(q, &q->joiners, 1);
+    gr_task *j = gr_test_spawn(join_one, q);
+    gr_test_wait_waiters(&q->lock, &q->joiners, 1);
     ck_assert_int_eq(gr_queue_shutdown(q, 1), 0);
     ck_assert_uint_eq(gr_queue_qsize(q), 0);
-    ck_assert_int_eq(queued(q, &q->joiners), 1); /* the taken one is not done */
+    ck_assert_int_eq(gr_test_waiters(&q->lock, &q->joiners), 1); /* the taken one is not done */
     ck_assert_int_eq(gr_queue_get(q, &x), -ESHUTDOWN);
     ck_assert_int_eq(gr_queue_task_done(q), 0);
     ck_assert_int_eq(gr_join(j), 0);

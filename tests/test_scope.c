@@ -24,56 +24,6 @@
  * Helpers
  * --------------------------------------------------------------------- */
 
-struct parked_query {
-    const char *name;
-    const char *reason; /* NULL: any */
-    int found;
-};
-
-static void parked_cb(const gr_task_info *info, void *arg)
-{
-    struct parked_query *q = arg;
-    if (strcmp(info->name, q->name) != 0 || strcmp(info->state, "parked") != 0)
-        return;
-    if (q->reason && (!info->wait_reason || strcmp(info->wait_reason, q->reason) != 0))
-        return;
-    q->found++;
-}
-
-/* Yield until a task called `name` is parked on `reason` (NULL: on
- * anything). */
-static void wait_parked(const char *name, const char *reason)
-{
-    for (;;) {
-        struct parked_query q = {.name = name, .reason = reason};
-        ck_assert_int_ge(gr_tasks_foreach(parked_cb, &q), 1);
-        if (q.found)
-            return;
-        ck_assert_int_eq(gr_yield(), 0);
-    }
-}
-
-static void assert_only_main_stack(void)
-{
-    gr_runtime_stats st;
-    for (int i = 0; i < 1000000; i++) {
-        ck_assert_int_eq(gr_stats(&st), 0);
-        if (st.stacks_in_use == 1)
-            break;
-        gr_yield();
-    }
-    ck_assert_uint_eq(st.stacks_in_use, 1);
-    ck_assert_uint_eq(st.live_tasks, 1);
-}
-
-static gr_task *spawn_named(gr_task_fn fn, void *arg, const char *name)
-{
-    gr_task *t;
-    gr_spawn_opts o = {.name = name};
-    ck_assert_int_eq(gr_spawn(&t, fn, arg, &o), 0);
-    return t;
-}
-
 /* Runs fn as main with 2 workers, asserting gr_run's result and the fds. */
 static void run2(gr_task_fn fn, void *arg)
 {
@@ -103,9 +53,8 @@ static int fires_main(void *arg)
     ck_assert_int_eq(write(p[1], "z", 1), 1);
     ck_assert_int_eq(gr_read(p[0], &c, 1), 1);
     ck_assert_int_eq(c, 'z');
-    ck_assert_int_eq(close(p[0]), 0);
-    ck_assert_int_eq(close(p[1]), 0);
-    assert_only_main_stack();
+    gr_test_close_pipe(p);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -139,13 +88,12 @@ static int read_timeout_main(void *arg)
     int p[2];
     gr_test_pipe(p);
     struct scoped_reader r = {.fd = p[0]};
-    gr_task *t = spawn_named(scoped_read_task, &r, "reader");
+    gr_task *t = gr_test_spawn_named(scoped_read_task, &r, "reader");
     ck_assert_int_eq(gr_join(t), 0);
     ck_assert_int_eq(r.rc, -ETIMEDOUT);
     ck_assert_int_eq(r.left, 1);
-    ck_assert_int_eq(close(p[0]), 0);
-    ck_assert_int_eq(close(p[1]), 0);
-    assert_only_main_stack();
+    gr_test_close_pipe(p);
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -333,7 +281,7 @@ static int scope_per_task_main(void *arg)
     gr_scope s;
     ck_assert_int_eq(gr_scope_enter_deadline(&s, gr_now() - 1), 0);
     struct foreign_scope f = {.scope = &s};
-    gr_task *t = spawn_named(foreign_scope_task, &f, "other");
+    gr_task *t = gr_test_spawn_named(foreign_scope_task, &f, "other");
     /* Our scope has expired, so our own join is interrupted... */
     ck_assert_int_eq(gr_join(t), -ETIMEDOUT);
     /* ...and inside a shield it completes (the scope record is not touched
@@ -346,7 +294,7 @@ static int scope_per_task_main(void *arg)
     ck_assert_int_eq(f.leave_rc, -EINVAL);
     ck_assert_int_eq(f.reschedule_rc, -EINVAL);
     ck_assert_int_eq(f.nop_rc, 0);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -371,8 +319,8 @@ static int cancel_in_scope_main(void *arg)
 {
     (void)arg;
     int rc = 0;
-    gr_task *t = spawn_named(cancel_in_scope_task, &rc, "scoped");
-    wait_parked("scoped", "sleep");
+    gr_task *t = gr_test_spawn_named(cancel_in_scope_task, &rc, "scoped");
+    gr_test_wait_parked("scoped", "sleep");
     ck_assert_int_eq(gr_cancel(t), 0);
     ck_assert_int_eq(gr_join(t), 0);
     ck_assert_int_eq(rc, -ECANCELED);
@@ -423,17 +371,34 @@ static int shielded_waiter(void *arg)
     return 0;
 }
 
+/* Opens the case's pipe, spawns the inner task and `waiter` (which joins
+ * it) and returns once both are parked: the waiter in the join, the inner
+ * task in its read. Returns the waiter. */
+static gr_task *shield_start(struct shield_case *c, gr_task_fn waiter)
+{
+    gr_test_pipe(c->p);
+    c->inner = gr_test_spawn_named(inner_work, c, "inner");
+    gr_task *w = gr_test_spawn_named(waiter, c, "waiter");
+    gr_test_wait_parked("waiter", "join");
+    gr_test_wait_parked("inner", "io read");
+    return w;
+}
+
+/* The inner task's cleanup ran once; closes the pipe; only main is left. */
+static void shield_finish(struct shield_case *c)
+{
+    ck_assert_int_eq(atomic_load(&c->inner_cleanup), 1);
+    gr_test_close_pipe(c->p);
+    gr_test_assert_only_main_stack();
+}
+
 /* Scenario 1: cancelling the waiter does not cancel the shielded work. The
  * waiter's calls inside the shield keep working; its first blocking call
  * after the shield returns -ECANCELED. */
 static int shield1_main(void *arg)
 {
     struct shield_case *c = arg;
-    gr_test_pipe(c->p);
-    c->inner = spawn_named(inner_work, c, "inner");
-    gr_task *w = spawn_named(shielded_waiter, c, "waiter");
-    wait_parked("waiter", "join");
-    wait_parked("inner", "io read");
+    gr_task *w = shield_start(c, shielded_waiter);
     ck_assert_int_eq(gr_cancel(w), 0);
     /* The cancel is held off: the waiter stays parked. Now let the inner
      * work finish (the waiter owns its handle and joins it). */
@@ -444,10 +409,7 @@ static int shield1_main(void *arg)
     ck_assert_int_eq(c->nop_in_shield, 0);
     ck_assert_int_eq(c->leave_rc, 0);
     ck_assert_int_eq(c->after_rc, -ECANCELED);
-    ck_assert_int_eq(atomic_load(&c->inner_cleanup), 1);
-    ck_assert_int_eq(close(c->p[0]), 0);
-    ck_assert_int_eq(close(c->p[1]), 0);
-    assert_only_main_stack();
+    shield_finish(c);
     return 0;
 }
 
@@ -463,11 +425,7 @@ END_TEST
 static int shield2_main(void *arg)
 {
     struct shield_case *c = arg;
-    gr_test_pipe(c->p);
-    c->inner = spawn_named(inner_work, c, "inner");
-    gr_task *w = spawn_named(shielded_waiter, c, "waiter");
-    wait_parked("waiter", "join");
-    wait_parked("inner", "io read");
+    gr_task *w = shield_start(c, shielded_waiter);
     ck_assert_int_eq(gr_cancel(c->inner), 0);
     ck_assert_int_eq(gr_join(w), 0);
     ck_assert_int_eq(c->join_rc, -ECANCELED);
@@ -475,10 +433,7 @@ static int shield2_main(void *arg)
     ck_assert_int_eq(c->nop_in_shield, 0);
     ck_assert_int_eq(c->leave_rc, 0);
     ck_assert_int_eq(c->after_rc, 0);
-    ck_assert_int_eq(atomic_load(&c->inner_cleanup), 1);
-    ck_assert_int_eq(close(c->p[0]), 0);
-    ck_assert_int_eq(close(c->p[1]), 0);
-    assert_only_main_stack();
+    shield_finish(c);
     return 0;
 }
 
@@ -503,11 +458,7 @@ static int plain_waiter(void *arg)
 static int shield3_main(void *arg)
 {
     struct shield_case *c = arg;
-    gr_test_pipe(c->p);
-    c->inner = spawn_named(inner_work, c, "inner");
-    gr_task *w = spawn_named(plain_waiter, c, "waiter");
-    wait_parked("waiter", "join");
-    wait_parked("inner", "io read");
+    gr_task *w = shield_start(c, plain_waiter);
     ck_assert_int_eq(gr_cancel(w), 0);
     ck_assert_int_eq(gr_join(w), 0);
     ck_assert_int_eq(c->join_rc, -ECANCELED);
@@ -518,10 +469,7 @@ static int shield3_main(void *arg)
     ck_assert_int_eq(write(c->p[1], "i", 1), 1);
     ck_assert_int_eq(gr_join(c->inner), 99);
     ck_assert_int_eq(c->inner_cancelled, 0);
-    ck_assert_int_eq(atomic_load(&c->inner_cleanup), 1);
-    ck_assert_int_eq(close(c->p[0]), 0);
-    ck_assert_int_eq(close(c->p[1]), 0);
-    assert_only_main_stack();
+    shield_finish(c);
     return 0;
 }
 
@@ -600,10 +548,10 @@ static int wf_blocked(void *arg)
 static int wf_in_time_main(void *arg)
 {
     (void)arg;
-    gr_task *t = spawn_named(return_42_after_nop, NULL, "quick");
+    gr_task *t = gr_test_spawn_named(return_42_after_nop, NULL, "quick");
     ck_assert_int_eq(gr_wait_for(t, HOUR), 42);
     ck_assert_int_eq(gr_task_done(t), -ESRCH); /* released */
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -616,14 +564,14 @@ END_TEST
 static int wf_timeout_main(void *arg)
 {
     struct wf *w = arg;
-    gr_task *t = spawn_named(wf_blocked, w, "slow");
+    gr_task *t = gr_test_spawn_named(wf_blocked, w, "slow");
     ck_assert_int_eq(gr_wait_for(t, 2 * MS), -ETIMEDOUT);
     /* The task was cancelled and joined before gr_wait_for returned. */
     ck_assert_int_eq(atomic_load(&w->cleanup), 1);
     ck_assert_int_eq(w->blocked_rc, -ECANCELED);
     ck_assert_int_eq(gr_task_done(t), -ESRCH);
     ck_assert_int_eq(gr_nop(), 0); /* our own scope is gone */
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -644,10 +592,10 @@ static int return_etimedout(void *arg)
 static int wf_task_result_main(void *arg)
 {
     (void)arg;
-    gr_task *t = spawn_named(return_etimedout, NULL, "own-timeout");
+    gr_task *t = gr_test_spawn_named(return_etimedout, NULL, "own-timeout");
     ck_assert_int_eq(gr_wait_for(t, HOUR), -ETIMEDOUT);
     ck_assert_int_eq(gr_task_done(t), -ESRCH);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -663,7 +611,7 @@ END_TEST
 static int wf_outer_scope_main(void *arg)
 {
     struct wf *w = arg;
-    gr_task *t = spawn_named(wf_blocked, w, "slow");
+    gr_task *t = gr_test_spawn_named(wf_blocked, w, "slow");
     gr_scope outer;
     ck_assert_int_eq(gr_scope_enter_timeout(&outer, 2 * MS), 0);
     int rc = gr_wait_for(t, HOUR);
@@ -682,7 +630,7 @@ static int wf_outer_scope_main(void *arg)
                   "(gr_task_done = %d, cleanup = %d)",
                   done, cleanup);
     ck_assert_int_eq(atomic_load(&w->cleanup), 1);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -713,17 +661,17 @@ static int wf_caller_cancelled_main(void *arg)
 {
     struct wf *w = arg;
     struct wf_caller c = {.w = w};
-    c.target = spawn_named(wf_blocked, w, "slow");
-    gr_task *caller = spawn_named(wf_caller_task, &c, "caller");
-    wait_parked("slow", "sleep");
-    wait_parked("caller", NULL);
+    c.target = gr_test_spawn_named(wf_blocked, w, "slow");
+    gr_task *caller = gr_test_spawn_named(wf_caller_task, &c, "caller");
+    gr_test_wait_parked("slow", "sleep");
+    gr_test_wait_parked("caller", NULL);
     ck_assert_int_eq(gr_cancel(caller), 0);
     ck_assert_int_eq(gr_join(caller), 0);
     ck_assert_int_eq(c.rc, -ECANCELED);
     ck_assert_int_eq(c.done_after, -ESRCH);
     ck_assert_int_eq(atomic_load(&w->cleanup), 1);
     ck_assert_int_eq(w->blocked_rc, -ECANCELED);
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -740,7 +688,7 @@ END_TEST
 static int wf_zero_main(void *arg)
 {
     (void)arg;
-    gr_task *t = spawn_named(return_42_after_nop, NULL, "done");
+    gr_task *t = gr_test_spawn_named(return_42_after_nop, NULL, "done");
     unsigned char done = 0;
     ck_assert_int_eq(gr_wait(&t, 1, GR_WAIT_ALL, FOREVER, &done), 1);
     ck_assert_int_eq(gr_task_done(t), 1);
@@ -786,9 +734,9 @@ static int wf_interrupted_caller_done_task_main(void *arg)
     (void)arg;
     for (int k = 0; k < 2; k++) {
         struct wf_late c = {.expired_scope = k, .rc = 12345};
-        c.target = spawn_named(return_42_after_nop, NULL, "done");
+        c.target = gr_test_spawn_named(return_42_after_nop, NULL, "done");
         ck_assert_int_eq(gr_wait(&c.target, 1, GR_WAIT_ALL, FOREVER, NULL), 1);
-        gr_task *caller = spawn_named(wf_late_caller, &c, "caller");
+        gr_task *caller = gr_test_spawn_named(wf_late_caller, &c, "caller");
         ck_assert_int_eq(gr_join(caller), 0);
         if (c.done_after >= 0)
             gr_join(c.target); /* clean up so the failure below is the only report */
@@ -797,7 +745,7 @@ static int wf_interrupted_caller_done_task_main(void *arg)
                       k ? "expired-scope" : "cancelled", c.rc);
         ck_assert_msg(c.rc == 42 || c.rc == (k ? -ETIMEDOUT : -ECANCELED), "rc %d", c.rc);
     }
-    assert_only_main_stack();
+    gr_test_assert_only_main_stack();
     return 0;
 }
 
@@ -812,7 +760,7 @@ static int wf_bad_main(void *arg)
     (void)arg;
     ck_assert_int_eq(gr_wait_for(NULL, MS), -EINVAL);
     ck_assert_int_eq(gr_wait_for(gr_self(), MS), -EDEADLK);
-    gr_task *t = spawn_named(return_42_after_nop, NULL, "t");
+    gr_task *t = gr_test_spawn_named(return_42_after_nop, NULL, "t");
     ck_assert_int_eq(gr_join(t), 42);
     ck_assert_int_eq(gr_wait_for(t, MS), -ESRCH); /* stale */
     return 0;

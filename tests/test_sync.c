@@ -2,47 +2,20 @@
  *
  * Multi-worker tests run with 2 workers (this machine class has 2 vCPUs);
  * tasks end up on both through stealing. "Waiter i is queued" is observed
- * in the object's waiter list (wait_linked), never with a sleep. */
+ * in the object's waiter list (gr_test_wait_waiters), never with a sleep. */
 /* greenring-test: tsan */
 #include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 
 #include "support/support.h"
-#include "sync/spinlock.h"
-#include "sync/waitq.h"
+#include "support/waiters.h"
 
 #define WORKERS 2
 
 /* ---------------------------------------------------------------------
  * Helpers
  * --------------------------------------------------------------------- */
-
-/* Waiters linked in an object's queue, counted under its lock (internal
- * headers: the test looks at the queue a waiter joins before it parks). */
-static int linked(gr_spin_ *lock, gr_wlist_ *q)
-{
-    int n = 0;
-    gr__sync_lock(lock);
-    for (struct gr_wnode_ *w = q->head_; w; w = w->next)
-        n++;
-    gr__sync_unlock(lock);
-    return n;
-}
-
-/* Yield until at least n waiters are queued. */
-static void wait_linked(gr_spin_ *lock, gr_wlist_ *q, int n)
-{
-    while (linked(lock, q) < n)
-        gr_yield();
-}
-
-static gr_task *spawn(gr_task_fn fn, void *arg)
-{
-    gr_task *t = NULL;
-    ck_assert_int_eq(gr_spawn(&t, fn, arg, NULL), 0);
-    return t;
-}
 
 static void atomic_max(_Atomic int *max, int v)
 {
@@ -86,7 +59,7 @@ static int counter_main(void *arg)
     struct counter *c = arg;
     gr_task *t[COUNTER_TASKS];
     for (int i = 0; i < COUNTER_TASKS; i++)
-        t[i] = spawn(counter_task, c);
+        t[i] = gr_test_spawn(counter_task, c);
     for (int i = 0; i < COUNTER_TASKS; i++)
         ck_assert_int_eq(gr_join(t[i]), 0);
     return 0;
@@ -144,8 +117,8 @@ static int fifo_main(void *arg)
     ck_assert_int_eq(gr_mutex_lock(&f->m), 0);
     for (int i = 0; i < FIFO_WAITERS; i++) {
         w[i] = (struct fifo_waiter){f, i};
-        t[i] = spawn(fifo_waiter, &w[i]);
-        wait_linked(&f->m.lock_, &f->m.waiters_, i + 1); /* waiter i queued before i + 1 */
+        t[i] = gr_test_spawn(fifo_waiter, &w[i]);
+        gr_test_wait_waiters(&f->m.lock_, &f->m.waiters_, i + 1); /* waiter i queued before i + 1 */
     }
     /* A late arrival cannot barge in: the mutex goes straight to waiter 0. */
     ck_assert_int_eq(gr_mutex_unlock(&f->m), 0);
@@ -185,7 +158,7 @@ static int mutex_errors_main(void *arg)
     ck_assert_int_eq(gr_mutex_lock(&m), -EDEADLK);
     ck_assert_int_eq(gr_mutex_trylock(&m), -EAGAIN);
     ck_assert_int_eq(gr_mutex_destroy(&m), -EBUSY);
-    ck_assert_int_eq(gr_join(spawn(unlock_other, &m)), -EPERM); /* not the owner */
+    ck_assert_int_eq(gr_join(gr_test_spawn(unlock_other, &m)), -EPERM); /* not the owner */
     ck_assert_int_eq(gr_mutex_unlock(&m), 0);
     ck_assert_int_eq(gr_mutex_unlock(&m), -EPERM);
     ck_assert_int_eq(gr_mutex_trylock(&m), 0);
@@ -246,17 +219,17 @@ static int mutex_interrupt_main(void *arg)
 {
     struct interrupted *s = arg;
     ck_assert_int_eq(gr_mutex_lock(&s->m), 0);
-    gr_task *head = spawn(lock_and_record, s);
-    wait_linked(&s->m.lock_, &s->m.waiters_, 1);
-    gr_task *middle = spawn(lock_and_record, s);
-    wait_linked(&s->m.lock_, &s->m.waiters_, 2);
-    gr_task *last = spawn(lock_and_record, s);
-    wait_linked(&s->m.lock_, &s->m.waiters_, 3);
+    gr_task *head = gr_test_spawn(lock_and_record, s);
+    gr_test_wait_waiters(&s->m.lock_, &s->m.waiters_, 1);
+    gr_task *middle = gr_test_spawn(lock_and_record, s);
+    gr_test_wait_waiters(&s->m.lock_, &s->m.waiters_, 2);
+    gr_task *last = gr_test_spawn(lock_and_record, s);
+    gr_test_wait_waiters(&s->m.lock_, &s->m.waiters_, 3);
     ck_assert_int_eq(gr_cancel(middle), 0);
     ck_assert_int_eq(gr_join(middle), -ECANCELED);
     ck_assert_int_eq(gr_cancel(head), 0);
     ck_assert_int_eq(gr_join(head), -ECANCELED);
-    ck_assert_int_eq(gr_join(spawn(lock_with_timeout, s)), -ETIMEDOUT);
+    ck_assert_int_eq(gr_join(gr_test_spawn(lock_with_timeout, s)), -ETIMEDOUT);
     ck_assert_int_eq(s->timeout_fired, 1);
     ck_assert_int_eq(s->got, 0);
     /* The interrupted waiters left; the last one still gets the mutex. */
@@ -265,8 +238,8 @@ static int mutex_interrupt_main(void *arg)
     ck_assert_int_eq(s->got, 1);
     ck_assert_int_eq(gr_mutex_is_locked(&s->m), 0);
     /* Level-triggered: a cancelled task cannot lock even a free mutex. */
-    gr_task *self_cancelled = spawn(cancelled_then_lock, s);
-    wait_linked(&s->never.lock_, &s->never.waiters_, 1);
+    gr_task *self_cancelled = gr_test_spawn(cancelled_then_lock, s);
+    gr_test_wait_waiters(&s->never.lock_, &s->never.waiters_, 1);
     gr_cancel(self_cancelled);
     ck_assert_int_eq(gr_join(self_cancelled), -ECANCELED);
     ck_assert_int_eq(gr_mutex_is_locked(&s->m), 0);
@@ -315,7 +288,7 @@ static int readers_main(void *arg)
     struct rw *s = arg;
     gr_task *t[READERS];
     for (int i = 0; i < READERS; i++)
-        t[i] = spawn(overlapping_reader, s);
+        t[i] = gr_test_spawn(overlapping_reader, s);
     for (int i = 0; i < READERS; i++)
         ck_assert_int_eq(gr_join(t[i]), 0);
     return 0;
@@ -367,7 +340,7 @@ static int rw_exclusive_main(void *arg)
     struct rw *s = arg;
     gr_task *t[RW_TASKS];
     for (int i = 0; i < RW_TASKS; i++)
-        t[i] = spawn(rw_worker, s);
+        t[i] = gr_test_spawn(rw_worker, s);
     gr_event_set(&s->go);
     for (int i = 0; i < RW_TASKS; i++)
         ck_assert_int_eq(gr_join(t[i]), 0);
@@ -412,12 +385,12 @@ static int rw_preference_main(void *arg)
 {
     struct rw *s = arg;
     ck_assert_int_eq(gr_rwlock_rdlock(&s->rw), 0);
-    gr_task *w = spawn(writer_task, s);
-    wait_linked(&s->rw.lock_, &s->rw.wq_, 1);
+    gr_task *w = gr_test_spawn(writer_task, s);
+    gr_test_wait_waiters(&s->rw.lock_, &s->rw.wq_, 1);
     /* A writer waits: new readers queue behind it. */
     ck_assert_int_eq(gr_rwlock_tryrdlock(&s->rw), -EAGAIN);
-    gr_task *r = spawn(reader_task, s);
-    wait_linked(&s->rw.lock_, &s->rw.rq_, 1);
+    gr_task *r = gr_test_spawn(reader_task, s);
+    gr_test_wait_waiters(&s->rw.lock_, &s->rw.rq_, 1);
     ck_assert_int_eq(atomic_load(&s->readers), 0);
     ck_assert_int_eq(gr_rwlock_rdunlock(&s->rw), 0); /* hands over to the writer */
     ck_assert_int_eq(gr_join(w), 0);
@@ -428,10 +401,10 @@ static int rw_preference_main(void *arg)
     /* A waiting writer that is cancelled lets the readers behind it in. */
     atomic_store(&s->readers, 0);
     ck_assert_int_eq(gr_rwlock_rdlock(&s->rw), 0);
-    w = spawn(writer_task, s);
-    wait_linked(&s->rw.lock_, &s->rw.wq_, 1);
-    r = spawn(reader_task, s);
-    wait_linked(&s->rw.lock_, &s->rw.rq_, 1);
+    w = gr_test_spawn(writer_task, s);
+    gr_test_wait_waiters(&s->rw.lock_, &s->rw.wq_, 1);
+    r = gr_test_spawn(reader_task, s);
+    gr_test_wait_waiters(&s->rw.lock_, &s->rw.rq_, 1);
     gr_cancel(w);
     ck_assert_int_eq(gr_join(w), -ECANCELED);
     ck_assert_int_eq(gr_join(r), 0);
@@ -465,7 +438,7 @@ static int rw_errors_main(void *arg)
     ck_assert_int_eq(gr_rwlock_rdlock(&rw), -EDEADLK);
     ck_assert_int_eq(gr_rwlock_trywrlock(&rw), -EDEADLK);
     ck_assert_int_eq(gr_rwlock_destroy(&rw), -EBUSY);
-    ck_assert_int_eq(gr_join(spawn(wrunlock_other, &rw)), -EPERM);
+    ck_assert_int_eq(gr_join(gr_test_spawn(wrunlock_other, &rw)), -EPERM);
     ck_assert_int_eq(gr_rwlock_wrunlock(&rw), 0);
     ck_assert_int_eq(gr_rwlock_tryrdlock(&rw), 0);
     ck_assert_int_eq(gr_rwlock_tryrdlock(&rw), 0);
@@ -518,7 +491,7 @@ static int sem_limit_main(void *arg)
     struct semtest *t = arg;
     gr_task *tasks[SEM_TASKS];
     for (int i = 0; i < SEM_TASKS; i++)
-        tasks[i] = spawn(sem_user, t);
+        tasks[i] = gr_test_spawn(sem_user, t);
     gr_event_set(&t->go);
     for (int i = 0; i < SEM_TASKS; i++)
         ck_assert_int_eq(gr_join(tasks[i]), 0);
@@ -563,10 +536,10 @@ static int sem_misc_main(void *arg)
     /* Interrupted waiters take no permit; the next waiter gets it. */
     gr_sem s;
     gr_sem_init(&s, 0);
-    gr_task *c = spawn(sem_acquire_task, &s);
-    wait_linked(&s.lock_, &s.waiters_, 1);
-    gr_task *last = spawn(sem_acquire_task, &s);
-    wait_linked(&s.lock_, &s.waiters_, 2);
+    gr_task *c = gr_test_spawn(sem_acquire_task, &s);
+    gr_test_wait_waiters(&s.lock_, &s.waiters_, 1);
+    gr_task *last = gr_test_spawn(sem_acquire_task, &s);
+    gr_test_wait_waiters(&s.lock_, &s.waiters_, 2);
     ck_assert_int_eq(gr_sem_destroy(&s), -EBUSY);
     gr_cancel(c);
     ck_assert_int_eq(gr_join(c), -ECANCELED);
@@ -618,8 +591,8 @@ static int event_main(void *arg)
     struct evtest *t = arg;
     gr_task *w[3];
     for (int i = 0; i < 3; i++)
-        w[i] = spawn(event_waiter, t);
-    wait_linked(&t->e.lock_, &t->e.waiters_, 3);
+        w[i] = gr_test_spawn(event_waiter, t);
+    gr_test_wait_waiters(&t->e.lock_, &t->e.waiters_, 3);
     ck_assert_int_eq(atomic_load(&t->woken), 0);
     ck_assert_int_eq(gr_event_is_set(&t->e), 0);
     ck_assert_int_eq(gr_event_set(&t->e), 0);
@@ -633,8 +606,8 @@ static int event_main(void *arg)
     ck_assert_int_eq(gr_event_is_set(&t->e), 1);
     ck_assert_int_eq(gr_event_wait(&t->e), 0);
     gr_event_clear(&t->e);
-    gr_task *c = spawn(event_waiter, t);
-    wait_linked(&t->e.lock_, &t->e.waiters_, 1);
+    gr_task *c = gr_test_spawn(event_waiter, t);
+    gr_test_wait_waiters(&t->e.lock_, &t->e.waiters_, 1);
     gr_cancel(c);
     ck_assert_int_eq(gr_join(c), -ECANCELED);
     gr_scope sc;
@@ -693,7 +666,7 @@ static int cond_main(void *arg)
     struct condtest *t = arg;
     gr_task *c[3];
     for (int i = 0; i < 3; i++)
-        c[i] = spawn(cond_consumer, t);
+        c[i] = gr_test_spawn(cond_consumer, t);
     for (int i = 0; i < COND_ITEMS; i++) {
         gr_mutex_lock(&t->m);
         t->items++;
@@ -739,15 +712,15 @@ static int cond_interrupt_main(void *arg)
 {
     struct condtest *t = arg;
     ck_assert_int_eq(gr_cond_wait(&t->c, &t->m), -EPERM); /* m not held */
-    gr_task *a = spawn(cond_waiter, t);
-    wait_linked(&t->c.lock_, &t->c.waiters_, 1);
-    gr_task *b = spawn(cond_waiter, t);
-    wait_linked(&t->c.lock_, &t->c.waiters_, 2);
+    gr_task *a = gr_test_spawn(cond_waiter, t);
+    gr_test_wait_waiters(&t->c.lock_, &t->c.waiters_, 1);
+    gr_task *b = gr_test_spawn(cond_waiter, t);
+    gr_test_wait_waiters(&t->c.lock_, &t->c.waiters_, 2);
     /* Cancel a while the caller holds the mutex: a's relock must wait for
      * it, and still succeed. */
     gr_mutex_lock(&t->m);
     gr_cancel(a);
-    wait_linked(&t->m.lock_, &t->m.waiters_, 1);
+    gr_test_wait_waiters(&t->m.lock_, &t->m.waiters_, 1);
     ck_assert_int_eq(gr_cond_destroy(&t->c), -EBUSY);
     gr_mutex_unlock(&t->m);
     ck_assert_int_eq(gr_join(a), -ECANCELED);
@@ -810,7 +783,7 @@ static int barrier_main(void *arg)
     struct bartest *t = arg;
     gr_task *p[PARTIES];
     for (int i = 0; i < PARTIES; i++)
-        p[i] = spawn(party, t);
+        p[i] = gr_test_spawn(party, t);
     for (int i = 0; i < PARTIES; i++)
         ck_assert_int_eq(gr_join(p[i]), 0);
     return 0;
@@ -837,10 +810,10 @@ static int barrier_waiter(void *arg)
 static int barrier_broken_main(void *arg)
 {
     gr_barrier *b = arg;
-    gr_task *a = spawn(barrier_waiter, b);
-    wait_linked(&b->lock_, &b->waiters_, 1);
-    gr_task *c = spawn(barrier_waiter, b);
-    wait_linked(&b->lock_, &b->waiters_, 2);
+    gr_task *a = gr_test_spawn(barrier_waiter, b);
+    gr_test_wait_waiters(&b->lock_, &b->waiters_, 1);
+    gr_task *c = gr_test_spawn(barrier_waiter, b);
+    gr_test_wait_waiters(&b->lock_, &b->waiters_, 2);
     ck_assert_int_eq(gr_barrier_n_waiting(b), 2);
     gr_cancel(c);
     ck_assert_int_eq(gr_join(c), -ECANCELED);
@@ -850,20 +823,20 @@ static int barrier_broken_main(void *arg)
     ck_assert_int_eq(gr_barrier_reset(b), 0);
     ck_assert_int_eq(gr_barrier_broken(b), 0);
     /* A full round after the reset. */
-    a = spawn(barrier_waiter, b);
-    c = spawn(barrier_waiter, b);
-    wait_linked(&b->lock_, &b->waiters_, 2);
+    a = gr_test_spawn(barrier_waiter, b);
+    c = gr_test_spawn(barrier_waiter, b);
+    gr_test_wait_waiters(&b->lock_, &b->waiters_, 2);
     ck_assert_int_eq(gr_barrier_wait(b), 2);
     int ia = gr_join(a), ic = gr_join(c);
     ck_assert_int_eq(ia + ic, 1); /* indices 0 and 1 */
     /* Abort wakes the waiters with -EPIPE; reset wakes them too. */
-    a = spawn(barrier_waiter, b);
-    wait_linked(&b->lock_, &b->waiters_, 1);
+    a = gr_test_spawn(barrier_waiter, b);
+    gr_test_wait_waiters(&b->lock_, &b->waiters_, 1);
     ck_assert_int_eq(gr_barrier_abort(b), 0);
     ck_assert_int_eq(gr_join(a), -EPIPE);
     ck_assert_int_eq(gr_barrier_reset(b), 0);
-    a = spawn(barrier_waiter, b);
-    wait_linked(&b->lock_, &b->waiters_, 1);
+    a = gr_test_spawn(barrier_waiter, b);
+    gr_test_wait_waiters(&b->lock_, &b->waiters_, 1);
     ck_assert_int_eq(gr_barrier_reset(b), 0);
     ck_assert_int_eq(gr_join(a), -EPIPE);
     ck_assert_int_eq(gr_barrier_broken(b), 0);

@@ -4,7 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -127,4 +129,47 @@ void gr_test_shuffle(int *v, size_t n, uint64_t *state)
         v[i - 1] = v[j];
         v[j] = tmp;
     }
+}
+
+unsigned char *gr_test_random_bytes(size_t n, uint64_t seed)
+{
+    unsigned char *p = malloc(n ? n : 1);
+    ck_assert_ptr_nonnull(p);
+    uint64_t st = seed;
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)gr_test_rand(&st);
+    return p;
+}
+
+void gr_test_close_pipe(int fds[2])
+{
+    ck_assert_int_eq(close(fds[0]), 0);
+    ck_assert_int_eq(close(fds[1]), 0);
+}
+
+int gr_test_pipe_pending(int fd)
+{
+    int n = -1;
+    ck_assert_int_eq(ioctl(fd, FIONREAD, &n), 0);
+    return n;
+}
+
+int gr_test_fill_pipe(int wfd)
+{
+    int fl = fcntl(wfd, F_GETFL);
+    ck_assert_int_ge(fl, 0);
+    ck_assert_int_eq(fcntl(wfd, F_SETFL, fl | O_NONBLOCK), 0);
+    char buf[4096];
+    memset(buf, 'f', sizeof(buf));
+    int total = 0;
+    for (;;) {
+        ssize_t n = write(wfd, buf, sizeof(buf));
+        if (n < 0) {
+            ck_assert_int_eq(errno, EAGAIN);
+            break;
+        }
+        total += (int)n;
+    }
+    ck_assert_int_eq(fcntl(wfd, F_SETFL, fl), 0);
+    return total;
 }

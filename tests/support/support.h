@@ -62,4 +62,69 @@ uint64_t gr_test_rand(uint64_t *state);
 /* Fisher-Yates shuffle of an int array with gr_test_rand. */
 void gr_test_shuffle(int *v, size_t n, uint64_t *state);
 
+/* Filled with gr_test_rand from `seed`: n bytes (at least 1 allocated), malloc'ed. */
+unsigned char *gr_test_random_bytes(size_t n, uint64_t seed);
+
+/* ---- Pipes (support.c) ---- */
+
+/* close() both ends of a pipe, asserting success. */
+void gr_test_close_pipe(int fds[2]);
+
+/* Bytes waiting in a pipe (FIONREAD), asserting success. */
+int gr_test_pipe_pending(int fd);
+
+/* Fills a pipe's buffer completely through the (temporarily non-blocking) write end; returns the bytes written. */
+int gr_test_fill_pipe(int wfd);
+
+/* ---- Tasks (tasks.c) ---- */
+
+/* gr_spawn of fn(arg) with default options, asserting success. */
+gr_task *gr_test_spawn(gr_task_fn fn, void *arg);
+
+/* gr_spawn of fn(arg) as a task called `name`, asserting success. */
+gr_task *gr_test_spawn_named(gr_task_fn fn, void *arg, const char *name);
+
+/* Task fn: gr_sleep(INT64_MAX); then adds 1 to the _Atomic int arg (if not NULL) and returns the sleep's result. */
+int gr_test_sleep_forever(void *cleanup);
+
+/* Task fn: returns (int)(intptr_t)arg. */
+int gr_test_return_arg(void *arg);
+
+/* Asserts only main's stack and task remain (gr_stats), yielding a bounded number of times for stacks still being released. */
+void gr_test_assert_only_main_stack(void);
+
+/* ---- Parked tasks, through gr_tasks_foreach (parking.c) ---- */
+
+/* Number of tasks called `name` parked on `reason` (NULL: on anything); asserts gr_tasks_foreach saw a task. */
+int gr_test_count_parked(const char *name, const char *reason);
+
+/* Whether a task called `name` is parked on `reason` (NULL: on anything). */
+int gr_test_is_parked(const char *name, const char *reason);
+
+/* Yields until a task called `name` is parked on `reason` (NULL: on anything). */
+void gr_test_wait_parked(const char *name, const char *reason);
+
+/* Yields until `count` tasks called `name` are parked on `reason` (NULL: on anything). */
+void gr_test_wait_parked_n(const char *name, const char *reason, int count);
+
+/* ---- A temporary directory per test (tempdir.c) ---- */
+
+/* The current test directory's path (set by gr_test_tmpdir_make). */
+extern char gr_test_tmpdir[64];
+
+/* mkdtemp from `template` (ending in XXXXXX, under 64 bytes) into gr_test_tmpdir, asserting success. */
+void gr_test_tmpdir_make(const char *template);
+
+/* Removes gr_test_tmpdir and everything below it (nftw, errors ignored). */
+void gr_test_tmpdir_remove(void);
+
+/* gr_test_tmpdir "/" name in one of 8 rotating static buffers (for one thread at a time). */
+const char *gr_test_path(const char *name);
+
+/* gr_test_tmpdir "/" name written into buf (for concurrent tasks); returns buf. */
+const char *gr_test_path_in(char *buf, size_t size, const char *name);
+
+/* Creates or truncates `path` (mode 0644) with plain libc and writes len bytes of data, asserting success. */
+void gr_test_write_file(const char *path, const void *data, size_t len);
+
 #endif
