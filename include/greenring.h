@@ -855,8 +855,10 @@ int gr_sock_peer(int fd, gr_addr *out);
  * gets -EBUSY); another task may write at the same time. Stream sockets
  * receive through one multishot recv with provided buffers (docs/net.md).
  *
- * Writing: gr_stream_write copies into the stream's write buffer and
- * starts sending in the background; it never waits. gr_stream_drain is the
+ * Writing: gr_stream_write never waits. On a socket with nothing queued it
+ * first tries a non-blocking send(2) of the caller's bytes; what the socket
+ * does not take is copied into the stream's write buffer and sent in the
+ * background through io_uring. gr_stream_drain is the
  * back-pressure point: once more than write_high bytes wait to be sent it
  * blocks until no more than write_low do (asyncio's high/low water
  * marks). A send error (peer reset...) is remembered and returned by every
@@ -918,9 +920,9 @@ int gr_stream_at_eof(gr_stream *s);
 /* Bytes that can be read without waiting. */
 size_t gr_stream_buffered(gr_stream *s);
 
-/* Queue n bytes (copied) and start sending them. Never waits, except a
- * zero-copy write (opts.zerocopy_min). 0, or the stream's send error,
- * -EPIPE after write_eof, -ENOMEM. */
+/* Send n bytes, or queue (copy) what cannot be sent at once. Never waits,
+ * except a zero-copy write (opts.zerocopy_min). 0, or the stream's send
+ * error, -EPIPE after write_eof, -ENOMEM. */
 int gr_stream_write(gr_stream *s, const void *buf, size_t n);
 /* Back-pressure (asyncio drain): if more than write_high bytes wait to be
  * sent, wait until at most write_low do. 0 or the send error. */

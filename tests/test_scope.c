@@ -264,6 +264,7 @@ END_TEST
 struct foreign_scope {
     gr_scope *scope;
     int leave_rc, reschedule_rc, nop_rc;
+    int gate[2]; /* keeps the task running until main has tried its join */
 };
 
 static int foreign_scope_task(void *arg)
@@ -272,7 +273,8 @@ static int foreign_scope_task(void *arg)
     f->leave_rc = gr_scope_leave(f->scope);
     f->reschedule_rc = gr_scope_reschedule(f->scope, 0);
     f->nop_rc = gr_nop();
-    return 0;
+    char b;
+    return gr_read(f->gate[0], &b, 1) == 1 ? 0 : -EIO;
 }
 
 static int scope_per_task_main(void *arg)
@@ -281,14 +283,18 @@ static int scope_per_task_main(void *arg)
     gr_scope s;
     ck_assert_int_eq(gr_scope_enter_deadline(&s, gr_now() - 1), 0);
     struct foreign_scope f = {.scope = &s};
+    gr_test_pipe(f.gate);
     gr_task *t = gr_test_spawn_named(foreign_scope_task, &f, "other");
-    /* Our scope has expired, so our own join is interrupted... */
+    /* Our scope has expired, so our own join (of a task that cannot have
+     * finished: it waits for the gate) is interrupted... */
     ck_assert_int_eq(gr_join(t), -ETIMEDOUT);
     /* ...and inside a shield it completes (the scope record is not touched
      * by us while the other task looks at it). */
+    ck_assert_int_eq(write(f.gate[1], "g", 1), 1);
     gr_scope shield;
     ck_assert_int_eq(gr_scope_enter_shield(&shield), 0);
     ck_assert_int_eq(gr_join(t), 0);
+    gr_test_close_pipe(f.gate);
     ck_assert_int_eq(gr_scope_leave(&shield), 0);
     ck_assert_int_eq(gr_scope_leave(&s), 1);
     ck_assert_int_eq(f.leave_rc, -EINVAL);

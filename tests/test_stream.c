@@ -799,12 +799,14 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
-/* The single-shot receive path (pipes, SOCK_SEQPACKET, kernels without
- * multishot recv) on stream sockets too: GREENRING_NET_RECV=single is read
- * once per process, and each test runs in its own forked process. */
-START_TEST(single_shot_receives)
+/* The fallback paths on stream sockets too: single-shot receives (pipes,
+ * SOCK_SEQPACKET, kernels without multishot recv) and sends through the
+ * ring only. The variables are read once per process, and each test runs
+ * in its own forked process. */
+START_TEST(fallback_paths)
 {
     setenv("GREENRING_NET_RECV", "single", 1);
+    setenv("GREENRING_NET_SEND", "ring", 1);
     gr_test_run_ok(readline_main, NULL, 2);
     gr_test_run_ok(readexactly_eof_main, NULL, 2);
     gr_test_run_ok(limit_main, NULL, 2);
@@ -812,6 +814,9 @@ START_TEST(single_shot_receives)
     gr_test_run_ok(cancel_reader_main, NULL, 2);
     gr_test_run_ok(read_to_eof_main, NULL, 2);
     gr_test_run_ok(reset_main, NULL, 2);
+    gr_test_run_ok(half_close_main, NULL, 2);
+    gr_test_run_ok(close_flushes_main, NULL, 2);
+    gr_test_run_ok(backpressure_main, NULL, 2);
 }
 END_TEST
 
@@ -829,7 +834,7 @@ Suite *gr_test_suite(void)
     tcase_add_test(tc, timeout_loses_no_bytes);
     tcase_add_test(tc, cancelled_reader_loses_nothing);
     tcase_add_test(tc, second_reader_gets_ebusy);
-    tcase_add_test(tc, single_shot_receives);
+    tcase_add_test(tc, fallback_paths);
     suite_add_tcase(s, tc);
     tc = tcase_create("writer");
     tcase_set_timeout(tc, 60);

@@ -22,7 +22,9 @@ static void io_done(struct gr__worker *w, struct gr__completion *c, int32_t res,
     (void)w;
     (void)flags;
     struct gr__io_op *op = GR_CONTAINER_OF(c, struct gr__io_op, done);
-    if (res == -ECANCELED && op->wait.interrupt)
+    /* An operation io-wq was running when it was cancelled (a blocking Unix
+     * connect, a regular-file read) ends with -EINTR, not -ECANCELED. */
+    if ((res == -ECANCELED || res == -EINTR) && op->wait.interrupt)
         res = op->wait.interrupt;
     gr__wake(&op->wait, res);
 }

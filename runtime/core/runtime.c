@@ -13,7 +13,6 @@
 #include "signal/signal.h"
 #include "task/debug.h"
 
-#define MAX_WORKERS 1024u
 #define DEFAULT_RING_ENTRIES 256u
 
 struct gr__runtime *_Atomic gr__rt;
@@ -232,7 +231,7 @@ static int resolve_config(gr_config *cfg, const gr_config *in)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         cfg->workers = n > 0 ? (unsigned)n : 1;
     }
-    if (cfg->workers > MAX_WORKERS)
+    if (cfg->workers > GR_MAX_WORKERS)
         return -EINVAL;
     if (cfg->ring_entries == 0)
         cfg->ring_entries = DEFAULT_RING_ENTRIES;

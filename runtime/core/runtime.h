@@ -13,6 +13,9 @@
 struct gr__wait;
 struct gr__signals;
 
+/* Most workers one runtime may have (gr_config.workers). */
+#define GR_MAX_WORKERS 1024u
+
 struct gr__runtime {
     gr_config cfg;
     unsigned nworkers;

@@ -350,7 +350,7 @@ static ssize_t spec_read(struct gr__file *fi, void *buf, size_t len, int64_t off
         return -EAGAIN;
     }
     struct iovec iov = {.iov_base = buf, .iov_len = len};
-    long n = gr__syscall6(SYS_preadv2, fi->fd, (long)&iov, 1, (long)off, 0, RWF_NOWAIT);
+    long n = gr__sys6(SYS_preadv2, fi->fd, (long)&iov, 1, (long)off, 0, RWF_NOWAIT);
     if (n == -EAGAIN) {
         spec_missed(fi);
     } else if (n == -EOPNOTSUPP || n == -ESPIPE) {
@@ -404,7 +404,7 @@ static int64_t cur_pos(struct gr__file *fi)
 {
     if (fi->pos_state == POS_KERNEL) {
         /* SEEK_CUR with offset 0 only reads f_pos: never blocks. */
-        long p = GR__SYS3(SYS_lseek, fi->fd, 0, SEEK_CUR);
+        long p = gr__sys(SYS_lseek, fi->fd, 0, SEEK_CUR);
         if (p < 0)
             return p;
         fi->pos = p;
@@ -1028,7 +1028,7 @@ struct ftruncate_args {
 static long ftruncate_job(void *arg)
 {
     struct ftruncate_args *a = arg;
-    return GR__SYS3(SYS_ftruncate, a->fd, a->len, 0);
+    return gr__sys(SYS_ftruncate, a->fd, a->len, 0);
 }
 
 static int run_op(struct gr__file *fi, const struct ring_args *a, const char *reason)

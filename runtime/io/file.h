@@ -5,46 +5,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/syscall.h>
+#include "core/syscall.h"
 
 struct statx;
 
-/* System calls made directly on a worker (speculative preadv2, lseek,
- * pipe2, getrandom) or on a pool thread (getdents64, readlinkat,
- * copy_file_range). The library never touches errno (tasks migrate between
- * threads, and glibc's errno address may be cached across a switch), so
- * these return the kernel's -errno as is instead of going through libc. */
-static inline long gr__syscall6(long nr, long a, long b, long c, long d, long e, long f)
-{
-#if defined(__x86_64__)
-    long ret;
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-#elif defined(__aarch64__)
-    register long x8 __asm__("x8") = nr;
-    register long x0 __asm__("x0") = a;
-    register long x1 __asm__("x1") = b;
-    register long x2 __asm__("x2") = c;
-    register long x3 __asm__("x3") = d;
-    register long x4 __asm__("x4") = e;
-    register long x5 __asm__("x5") = f;
-    __asm__ volatile("svc 0"
-                     : "+r"(x0)
-                     : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5)
-                     : "memory", "cc");
-    return x0;
-#else
-#error "greenring: x86_64 and aarch64 only"
-#endif
-}
-
-#define GR__SYS3(nr, a, b, c) gr__syscall6((nr), (long)(a), (long)(b), (long)(c), 0, 0, 0)
 
 /* Ring operations on paths (relative to dirfd), parking the task: the
  * result or a negative errno. Cancellation points. */

@@ -317,7 +317,7 @@ struct readlink_args {
 static long readlink_job(void *arg)
 {
     struct readlink_args *a = arg;
-    return gr__syscall6(SYS_readlinkat, a->dirfd, (long)a->path, (long)a->buf, (long)a->size, 0,
+    return gr__sys6(SYS_readlinkat, a->dirfd, (long)a->path, (long)a->buf, (long)a->size, 0,
                         0);
 }
 
@@ -401,7 +401,7 @@ static long read_dents(int fd, char **raw, size_t *raw_len, size_t *n_entries, s
             free(buf);
             return -ECANCELED;
         }
-        long n = GR__SYS3(SYS_getdents64, fd, buf + len, cap - len);
+        long n = gr__sys(SYS_getdents64, fd, buf + len, cap - len);
         if (n < 0) {
             free(buf);
             return n;
@@ -534,21 +534,21 @@ struct pipe_pair {
 static int pipe_open(struct pipe_pair *p)
 {
     int fds[2] = {-1, -1}; /* written by the kernel */
-    long rc = GR__SYS3(SYS_pipe2, fds, O_CLOEXEC, 0);
+    long rc = gr__sys(SYS_pipe2, fds, O_CLOEXEC, 0);
     if (rc < 0)
         return (int)rc;
     p->rd = fds[0];
     p->wr = fds[1];
     /* A larger pipe means fewer round trips; the limit may refuse it. */
-    GR__SYS3(SYS_fcntl, p->wr, F_SETPIPE_SZ, PIPE_SIZE);
+    gr__sys(SYS_fcntl, p->wr, F_SETPIPE_SZ, PIPE_SIZE);
     return 0;
 }
 
 /* Closing a pipe never blocks: done directly. */
 static void pipe_close(struct pipe_pair *p)
 {
-    GR__SYS3(SYS_close, p->rd, 0, 0);
-    GR__SYS3(SYS_close, p->wr, 0, 0);
+    gr__sys(SYS_close, p->rd, 0, 0);
+    gr__sys(SYS_close, p->wr, 0, 0);
 }
 
 /* Move len bytes from the pipe to out (at *out_off unless -1). Returns the
@@ -626,7 +626,7 @@ static long copy_job(void *arg)
         if (gr__offload_interrupted())
             return -ECANCELED;
         int64_t in_off = a->done, out_off = a->done;
-        long n = gr__syscall6(SYS_copy_file_range, a->in, (long)&in_off, a->out, (long)&out_off,
+        long n = gr__sys6(SYS_copy_file_range, a->in, (long)&in_off, a->out, (long)&out_off,
                               (long)COPY_PIECE, 0);
         if (n < 0)
             return n;
@@ -716,7 +716,7 @@ void gr__fs_random_chars(char out[6])
     uint64_t r = 0;
     /* getrandom never blocks for 8 bytes once the pool is initialised;
      * GRND_NONBLOCK makes sure, and a clock mix is the fallback. */
-    if (GR__SYS3(SYS_getrandom, &r, sizeof r, 0x0001 /* GRND_NONBLOCK */) != (long)sizeof r)
+    if (gr__sys(SYS_getrandom, &r, sizeof r, 0x0001 /* GRND_NONBLOCK */) != (long)sizeof r)
         /* relaxed: only uniqueness between callers matters. */
         r = splitmix64((uint64_t)gr_now() ^
                        atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed) << 40);
@@ -782,20 +782,20 @@ static long empty_dir(int fd)
 
 static long remove_dir(int dirfd, const char *name)
 {
-    long fd = gr__syscall6(SYS_openat, dirfd, (long)name,
+    long fd = gr__sys6(SYS_openat, dirfd, (long)name,
                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC, 0, 0, 0);
     if (fd < 0)
         return fd == -ELOOP ? -ENOTDIR : fd;
     long rc = empty_dir((int)fd);
-    GR__SYS3(SYS_close, fd, 0, 0);
-    long rm = GR__SYS3(SYS_unlinkat, dirfd, name, AT_REMOVEDIR);
+    gr__sys(SYS_close, fd, 0, 0);
+    long rm = gr__sys(SYS_unlinkat, dirfd, name, AT_REMOVEDIR);
     return rc < 0 ? rc : rm;
 }
 
 static long remove_entry(int dirfd, const char *name, unsigned char type)
 {
     if (type != DT_DIR) {
-        long rc = GR__SYS3(SYS_unlinkat, dirfd, name, 0);
+        long rc = gr__sys(SYS_unlinkat, dirfd, name, 0);
         if (rc != -EISDIR) /* DT_UNKNOWN file systems: try it as a file first */
             return rc;
     }

@@ -9,10 +9,9 @@
 #include "core/worker.h"
 
 /* The runtime allows at most this many workers (core/runtime.c). */
-#define MAX_WORKERS 1024
 
 /* Requests queued for each worker (a Treiber stack, drained at once). */
-static _Atomic(struct gr__remote *) pending[MAX_WORKERS];
+static _Atomic(struct gr__remote *) pending[GR_MAX_WORKERS];
 
 static void kick_done(struct gr__worker *w, struct gr__completion *c, int32_t res,
                       uint32_t flags);
@@ -26,7 +25,7 @@ static void kick_failed(struct gr__worker *w, struct gr__completion *c, int32_t 
  * `failed` (also constant), so the retry never touches a request that may
  * have run and been freed meanwhile. */
 static struct gr__completion kick = {.fn = kick_done};
-static struct gr__completion failed[MAX_WORKERS] = {[0 ... MAX_WORKERS - 1] = {.fn = kick_failed}};
+static struct gr__completion failed[GR_MAX_WORKERS] = {[0 ... GR_MAX_WORKERS - 1] = {.fn = kick_failed}};
 
 static void kick_done(struct gr__worker *w, struct gr__completion *c, int32_t res,
                       uint32_t flags)
@@ -80,7 +79,7 @@ void gr__remote_run(struct gr__remote *r, struct gr__worker *target, gr__remote_
         fn(self, r);
         return;
     }
-    if (target->index >= MAX_WORKERS) {
+    if (target->index >= GR_MAX_WORKERS) {
         fprintf(stderr, "greenring: worker index %u out of range\n", target->index);
         abort();
     }

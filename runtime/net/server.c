@@ -28,7 +28,7 @@
 #include "net/remote.h"
 #include "net/socket.h"
 #include "net/stream.h"
-#include "net/syscall.h"
+#include "core/syscall.h"
 
 /* Stop accepting while this many connections wait for the acceptor. */
 #define QUEUE_HIGH 64u

@@ -14,7 +14,7 @@
 #include "core/worker.h"
 #include "net/addr.h"
 #include "net/resolve.h"
-#include "net/syscall.h"
+#include "core/syscall.h"
 
 /* io_uring takes 32-bit lengths; longer calls are short transfers. */
 #define MAX_IO_LEN 0x7ffff000u

@@ -19,8 +19,11 @@
  * stream's buffer or straight into the caller's (large reads); an
  * interrupted recv is cancelled and whatever it returned is kept.
  *
- * Write side. gr_stream_write copies into a buffer and, if no send is in
- * flight, submits one on the calling worker's ring without waiting for it.
+ * Write side. On a stream socket with nothing queued, gr_stream_write
+ * first tries send(MSG_DONTWAIT) from the caller's memory (one system call,
+ * usually all it takes). Otherwise, and for what that did not send, it
+ * copies into a buffer and, if no send is in flight, submits one on the
+ * calling worker's ring without waiting for it.
  * Two buffers take turns: `fly` belongs to the send in flight and is never
  * touched while it is; writes meanwhile append to `pend`. The send's
  * completion (running on the worker whose ring it was submitted on, which
@@ -49,6 +52,7 @@
 #include "net/bufring.h"
 #include "net/remote.h"
 #include "net/socket.h"
+#include "core/syscall.h"
 
 #define MAX_IO_LEN 0x7ffff000u
 /* First read buffer; it doubles up to the limit when a reader needs it. */
@@ -73,6 +77,7 @@ struct wwaiter {
 struct gr_stream {
     int fd;
     unsigned char is_sock;
+    unsigned char direct; /* try send(MSG_DONTWAIT) before the ring */
     size_t limit, high, low, zc_min;
     void *owner;
 
@@ -154,21 +159,30 @@ static void send_complete(struct gr__worker *w, struct gr__completion *c, int32_
 static void recv_complete(struct gr__worker *w, struct gr__completion *c, int32_t res,
                           uint32_t flags);
 
-/* GREENRING_NET_RECV=single turns multishot receives off (to compare the
- * two receive paths; docs/net.md). */
-static int multishot_default = 1;
-static pthread_once_t multishot_once = PTHREAD_ONCE_INIT;
+/* GREENRING_NET_RECV=single turns multishot receives off, and
+ * GREENRING_NET_SEND=ring turns direct sends off (to compare the paths;
+ * docs/net.md). Read once per process. */
+static int multishot_default = 1, direct_default = 1;
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 
-static void read_recv_env(void)
+static void read_env(void)
 {
     const char *v = getenv("GREENRING_NET_RECV");
     multishot_default = !(v && strcmp(v, "single") == 0);
+    v = getenv("GREENRING_NET_SEND");
+    direct_default = !(v && strcmp(v, "ring") == 0);
 }
 
 static int want_multishot(void)
 {
-    pthread_once(&multishot_once, read_recv_env);
+    pthread_once(&env_once, read_env);
     return multishot_default;
+}
+
+static int want_direct(void)
+{
+    pthread_once(&env_once, read_env);
+    return direct_default;
 }
 
 /* is_sock: 1 socket, 2 stream socket (multishot receives), 0 other fd. */
@@ -182,6 +196,7 @@ static int stream_new(gr_stream **out, int fd, int is_sock, const gr_stream_opts
     s->fd = fd;
     s->is_sock = is_sock != 0;
     s->ms = is_sock == 2 && want_multishot();
+    s->direct = is_sock == 2 && want_direct();
     apply_opts(s, opts);
     s->rmax = s->limit;
     s->send_done.fn = send_complete;
@@ -1017,37 +1032,43 @@ static ssize_t send_zc(gr_stream *s, const void *buf, size_t n)
     return op.res;
 }
 
-/* Zero-copy when the stream is idle (ordering: nothing may be queued
- * before it); otherwise, and for what an interrupted send left over, the
- * buffered path. */
-static int write_zc(gr_stream *s, const void *buf, size_t n)
+/* ---- transfers by the writing task itself ------------------------------
+ * A direct send(2) and a zero-copy send move the caller's bytes without
+ * going through the buffers. They may only run when nothing is queued
+ * (ordering), so the task first claims the send path: `busy` with an empty
+ * fly buffer; other writers meanwhile append to `pend`, as behind any send
+ * in flight. Releasing it queues what the transfer did not take and starts
+ * whatever the other writers queued. */
+
+/* Locked. 1: claimed; 0: a send is in flight (use the buffers); < 0: the
+ * stream's send error or -EPIPE. */
+static int claim_send(gr_stream *s, struct gr__worker *w)
+{
+    int rc = s->werr ? s->werr : s->wshut ? -EPIPE : 0;
+    if (rc < 0 || s->busy)
+        return rc;
+    s->busy = 1;
+    s->fly_off = s->fly_len = 0;
+    s->fly_worker = w;
+    return 1;
+}
+
+/* `done` of the n bytes at buf went out; `result` is the transfer's
+ * result (an error is kept if it describes the connection). */
+static int release_send(gr_stream *s, const char *buf, size_t done, size_t n, ssize_t result)
 {
     struct gr__worker *w = gr__worker_self();
-    if (!w || !w->current)
-        return -EPERM;
-    gr__spin_lock(&s->lock);
-    int rc = s->werr ? s->werr : s->wshut ? -EPIPE : 0;
-    int mine = rc == 0 && !s->busy;
-    if (mine) {
-        s->busy = 1; /* holds other writers in `pend` meanwhile */
-        s->fly_off = s->fly_len = 0;
-        s->fly_worker = w;
-    }
-    gr__spin_unlock(&s->lock);
-    if (!mine)
-        return rc < 0 ? rc : write_buffered(s, buf, n);
-    ssize_t sent = send_zc(s, buf, n);
-    size_t done = sent > 0 ? (size_t)sent : 0;
-    w = gr__worker_self();
     int start = 0;
     gr__spin_lock(&s->lock);
-    if (sticky_error((int)sent) && !s->werr)
-        s->werr = (int)sent;
+    if (sticky_error((int)result) && !s->werr)
+        s->werr = (int)result;
     s->busy = 0;
-    rc = s->werr;
-    if (rc == 0 && done < n)
-        rc = enqueue(s, (const char *)buf + done, n - done, w, &start);
-    else if (rc == 0 && (start = next_send(s, w)))
+    int rc = s->werr;
+    if (rc < 0)
+        s->pend_len = 0; /* nothing more can be sent */
+    else if (done < n)
+        rc = enqueue(s, buf + done, n - done, w, &start);
+    else if ((start = next_send(s, w)))
         s->busy = 1;
     struct wwaiter *wake = collect_ready(s);
     gr__spin_unlock(&s->lock);
@@ -1057,12 +1078,45 @@ static int write_zc(gr_stream *s, const void *buf, size_t n)
     return rc;
 }
 
+typedef ssize_t (*direct_fn)(gr_stream *s, const void *buf, size_t n);
+
+/* Claim, transfer with fn, release; the buffered path when a send is in
+ * flight already. */
+static int write_claimed(gr_stream *s, const void *buf, size_t n, direct_fn fn)
+{
+    struct gr__worker *w = gr__worker_self();
+    if (!w || !w->current)
+        return -EPERM;
+    gr__spin_lock(&s->lock);
+    int claimed = claim_send(s, w);
+    gr__spin_unlock(&s->lock);
+    if (claimed <= 0)
+        return claimed < 0 ? claimed : write_buffered(s, buf, n);
+    ssize_t sent = fn(s, buf, n);
+    return release_send(s, buf, sent > 0 ? (size_t)sent : 0, n, sent);
+}
+
+/* A speculative send(MSG_DONTWAIT): on loopback and on an uncongested
+ * connection the socket takes everything, and the write costs one system
+ * call instead of a copy, an SQE and a CQE (docs/net.md has the numbers);
+ * whatever it does not take (EAGAIN: the socket buffer is full) goes to
+ * the ring as usual. Never waits. */
+static ssize_t send_direct(gr_stream *s, const void *buf, size_t n)
+{
+    ssize_t sent = gr__sys(SYS_sendto, s->fd, buf, n, MSG_DONTWAIT | MSG_NOSIGNAL, 0, 0);
+    return sent == -EAGAIN || sent == -EINTR ? 0 : sent;
+}
+
 int gr_stream_write(gr_stream *s, const void *buf, size_t n)
 {
     if (!s || (!buf && n))
         return -EINVAL;
+    if (n == 0)
+        return write_buffered(s, buf, 0); /* reports the stream's state */
     if (s->zc_min && n >= s->zc_min && s->is_sock)
-        return write_zc(s, buf, n);
+        return write_claimed(s, buf, n, send_zc);
+    if (s->direct)
+        return write_claimed(s, buf, n, send_direct);
     return write_buffered(s, buf, n);
 }
 

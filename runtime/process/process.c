@@ -13,11 +13,11 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "core/io_op.h"
+#include "core/syscall.h"
 #include "core/task.h"
 #include "greenring.h"
 #include "io/uring_compat.h"
@@ -35,11 +35,6 @@ struct gr_process {
 /* 1 once the kernel said it has no IORING_OP_WAITID: poll + waitid. */
 static _Atomic int waitid_unsupported;
 
-static int pidfd_open_(pid_t pid)
-{
-    long fd = syscall(SYS_pidfd_open, pid, 0);
-    return fd < 0 ? -1 : (int)fd;
-}
 
 /* ---------------------------------------------------------------------
  * Spawning
@@ -73,17 +68,24 @@ static int prepare_stdio(const gr_stdio *io, int target, struct child_fds *c)
             return -EBADF;
         c->child[target] = io->fd;
         return 0;
-    case GR_STDIO_DEVNULL:
-        c->child[target] = open("/dev/null", (target == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+    case GR_STDIO_DEVNULL: {
+        long fd = gr__sys(SYS_openat, AT_FDCWD, "/dev/null",
+                          (target == 0 ? O_RDONLY : O_WRONLY) | O_CLOEXEC);
+        if (fd < 0)
+            return (int)fd;
+        c->child[target] = (int)fd;
         c->owned[target] = 1;
-        return c->child[target] < 0 ? -EMFILE : 0;
-    case GR_STDIO_PIPE:
-        if (pipe2(p, O_CLOEXEC) < 0)
-            return -EMFILE;
+        return 0;
+    }
+    case GR_STDIO_PIPE: {
+        long rc = gr__sys(SYS_pipe2, p, O_CLOEXEC);
+        if (rc < 0)
+            return (int)rc;
         c->parent[target] = target == 0 ? p[1] : p[0];
         c->child[target] = target == 0 ? p[0] : p[1];
         c->owned[target] = 1;
         return 0;
+    }
     }
     return -EINVAL;
 }
@@ -197,15 +199,16 @@ int gr_process_spawn(gr_process **out, const char *file, char *const argv[],
     close_child_ends(&c);
     if (rc < 0)
         goto fail;
-    p->pidfd = pidfd_open_(p->pid);
-    if (p->pidfd < 0) {
-        /* Cannot happen for our own unreaped child short of fd exhaustion:
-         * do not leave it running unwatched. */
+    long pidfd = gr__sys(SYS_pidfd_open, p->pid, 0);
+    if (pidfd < 0) {
+        /* Our own unreaped child: only fd exhaustion gets here. Do not
+         * leave it running unwatched. */
         kill(p->pid, SIGKILL);
         waitpid(p->pid, NULL, 0);
-        rc = -EMFILE;
+        rc = (int)pidfd;
         goto fail;
     }
+    p->pidfd = (int)pidfd;
     if ((rc = wrap_streams(p, &c)) < 0) {
         gr_process_destroy(p);
         close_fds(c.parent, 3);
@@ -328,9 +331,8 @@ int gr_process_signal(gr_process *p, int sig)
     if (p->reaped)
         return -ESRCH;
     /* pidfd_send_signal: never hits a recycled pid. */
-    if (syscall(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0) < 0)
-        return -ESRCH;
-    return 0;
+    long rc = gr__sys(SYS_pidfd_send_signal, p->pidfd, sig, NULL, 0);
+    return rc < 0 ? (int)rc : 0;
 }
 
 int gr_process_terminate(gr_process *p)

@@ -2,12 +2,12 @@
  *
  * The library never reads errno (tasks migrate between threads and glibc's
  * __errno_location is a const function, so a cached errno address could be
- * another thread's). The calls that never wait (socket, bind, listen,
- * setsockopt, getsockname...) are made directly, and their error codes
- * matter (EADDRINUSE, EMFILE, EACCES...), so they go through these raw
- * system call stubs, as musl's __syscall does. */
-#ifndef GR_NET_SYSCALL_H
-#define GR_NET_SYSCALL_H
+ * another thread's). Calls made directly on a worker or a pool thread
+ * (socket, bind, setsockopt, a speculative preadv2, lseek, pipe2,
+ * getdents64, copy_file_range...) whose error codes matter go through these
+ * raw stubs, as musl's __syscall does. */
+#ifndef GR_CORE_SYSCALL_H
+#define GR_CORE_SYSCALL_H
 
 #include <sys/syscall.h>
 
