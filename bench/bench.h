@@ -100,6 +100,19 @@ void gr_bench_error(gr_bench_state *st, const char *why);
  * Shown as an error line by this google-benchmark version. */
 void gr_bench_skip(gr_bench_state *st, const char *why);
 
+/* ---- Helpers for benchmark files (bench/bench_support.c) ---- */
+
+struct io_uring;
+
+/* CLOCK_MONOTONIC now, in nanoseconds. */
+int64_t gr_bench_now_ns(void);
+/* Report a (negative) errno as "what: strerror (rc)" through gr_bench_error. */
+void gr_bench_error_rc(gr_bench_state *st, const char *what, long rc);
+/* gr_run(fn, arg) with `workers` workers (0: all); a failure is reported on st. */
+int gr_bench_run_runtime(gr_bench_state *st, int (*fn)(void *arg), void *arg, unsigned workers);
+/* io_uring_queue_init_params with the runtime's ring flags, then plainer ones. */
+int gr_bench_raw_ring_init(struct io_uring *ring);
+
 #define GR_BENCH_CONSTRUCTOR(fn)                                                                   \
     static void fn(void) __attribute__((constructor));                                             \
     static void fn(void)

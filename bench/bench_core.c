@@ -40,13 +40,6 @@
 /* Inline baselines (for the ratios) run this long per benchmark call. */
 #define BASELINE_BUDGET_NS (20 * NS_PER_MS)
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
-
 static int64_t thread_cpu_ns(void)
 {
     struct timespec ts;
@@ -64,7 +57,7 @@ struct stamp {
 
 static struct stamp stamp_now(void)
 {
-    return (struct stamp){.wall = now_ns(), .cpu = thread_cpu_ns()};
+    return (struct stamp){.wall = gr_bench_now_ns(), .cpu = thread_cpu_ns()};
 }
 
 /* Per-operation cost between two stamps. */
@@ -85,13 +78,6 @@ static struct cost cost_mean(struct cost a, struct cost b)
     return (struct cost){(a.wall + b.wall) / 2, (a.cpu + b.cpu) / 2};
 }
 
-static void error_rc(gr_bench_state *st, const char *what, int rc)
-{
-    char msg[160];
-    snprintf(msg, sizeof msg, "%s: %s (%d)", what, strerror(rc < 0 ? -rc : rc), rc);
-    gr_bench_error(st, msg);
-}
-
 /* A field of /proc/self/status in kB, or -1. */
 static long status_kb(const char *field)
 {
@@ -109,16 +95,6 @@ static long status_kb(const char *field)
     }
     fclose(f);
     return kb;
-}
-
-/* gr_run with `workers` workers; reports a start-up failure on st. */
-static int run_runtime(gr_bench_state *st, gr_task_fn fn, void *arg, unsigned workers)
-{
-    gr_config cfg = {.workers = workers};
-    int rc = gr_run(fn, arg, &cfg);
-    if (rc < 0)
-        error_rc(st, "gr_run", rc);
-    return rc;
 }
 
 /* =====================================================================
@@ -185,7 +161,7 @@ static void bm_raw_switch(gr_bench_state *st)
     struct raw_pair p;
     int rc = raw_pair_start(&p);
     if (rc < 0) {
-        error_rc(st, "mmap", rc);
+        gr_bench_error_rc(st, "mmap", rc);
         return;
     }
     /* One iteration = one switch: a batch is RAW_BATCH/2 round trips. */
@@ -224,7 +200,7 @@ static int pingpong_main(void *arg)
     gr_task *partner;
     int rc = gr_spawn(&partner, pingpong_partner, p, NULL);
     if (rc < 0) {
-        error_rc(p->st, "gr_spawn", rc);
+        gr_bench_error_rc(p->st, "gr_spawn", rc);
         return rc;
     }
     gr_yield(); /* the partner starts and yields back */
@@ -249,10 +225,10 @@ static int pingpong_main(void *arg)
 static void bm_yield_pingpong(gr_bench_state *st)
 {
     struct pingpong p = {.st = st};
-    if (run_runtime(st, pingpong_main, &p, 1) < 0 || p.iterations == 0)
+    if (gr_bench_run_runtime(st, pingpong_main, &p, 1) < 0 || p.iterations == 0)
         return;
     if (p.raw.wall <= 0) {
-        error_rc(st, "raw switch baseline", (int)p.raw.wall);
+        gr_bench_error_rc(st, "raw switch baseline", (int)p.raw.wall);
         return;
     }
     /* If yield returned without switching, the partner did not run: then
@@ -293,7 +269,7 @@ static int spawn_join_main(void *arg)
         if (rc == 0)
             rc = gr_join(t);
         if (rc != 0)
-            error_rc(s->st, "spawn/join", rc); /* the next keep_running ends the loop */
+            gr_bench_error_rc(s->st, "spawn/join", rc); /* the next keep_running ends the loop */
     }
     return 0;
 }
@@ -301,7 +277,7 @@ static int spawn_join_main(void *arg)
 static void bm_spawn_join(gr_bench_state *st)
 {
     struct simple s = {.st = st};
-    run_runtime(st, spawn_join_main, &s, 1);
+    gr_bench_run_runtime(st, spawn_join_main, &s, 1);
 }
 
 /* =====================================================================
@@ -356,7 +332,7 @@ static int skynet_once(gr_bench_state *st)
     if (rc == 0)
         rc = gr_join(t);
     if (rc != 0) {
-        error_rc(st, "skynet spawn/join", rc);
+        gr_bench_error_rc(st, "skynet spawn/join", rc);
         return rc < 0 ? rc : -EPROTO;
     }
     if (root.sum != SKYNET_SUM) {
@@ -380,9 +356,9 @@ static int skynet_main(void *arg)
     struct skynet *s = arg;
     /* The first run after gr_run maps and faults in fresh stacks; it is
      * reported apart (cold_ms), the loop measures runs on pooled stacks. */
-    int64_t t0 = now_ns();
+    int64_t t0 = gr_bench_now_ns();
     int rc = skynet_once(s->st);
-    s->cold_ms = (double)(now_ns() - t0) / 1e6;
+    s->cold_ms = (double)(gr_bench_now_ns() - t0) / 1e6;
     while (gr_bench_keep_running(s->st))
         if (rc == 0)
             rc = skynet_once(s->st); /* after an error the loop ends */
@@ -393,7 +369,7 @@ static int skynet_main(void *arg)
 static void bm_skynet_1m(gr_bench_state *st)
 {
     struct skynet s = {.st = st};
-    if (run_runtime(st, skynet_main, &s, 0) == 0) {
+    if (gr_bench_run_runtime(st, skynet_main, &s, 0) == 0) {
         gr_bench_set_items(st, gr_bench_iterations(st) * SKYNET_LEAVES);
         gr_bench_counter(st, "cold_ms", s.cold_ms);
         gr_bench_counter(st, "rss_after_MB", (double)s.rss_kb / 1024.0);
@@ -458,7 +434,7 @@ static int storm_once(struct storm *s)
             s->late_max = late;
     }
     if (rc != 0)
-        error_rc(s->st, "sleep storm spawn/sleep/join", rc);
+        gr_bench_error_rc(s->st, "sleep storm spawn/sleep/join", rc);
     return rc;
 }
 
@@ -467,9 +443,9 @@ static int storm_main(void *arg)
     struct storm *s = arg;
     s->rng = 0x2545f491u;
     /* The first storm after gr_run faults in fresh stacks: reported apart. */
-    int64_t t0 = now_ns();
+    int64_t t0 = gr_bench_now_ns();
     int rc = storm_once(s);
-    s->cold_ms = (double)(now_ns() - t0) / 1e6;
+    s->cold_ms = (double)(gr_bench_now_ns() - t0) / 1e6;
     s->cold_late_mean_us = s->late_n ? (double)s->late_sum / (double)s->late_n / 1e3 : 0;
     s->late_sum = s->late_max = s->late_n = 0;
     while (gr_bench_keep_running(s->st))
@@ -485,7 +461,7 @@ static void bm_sleep_storm(gr_bench_state *st)
     s.handles = calloc(STORM_TASKS, sizeof *s.handles);
     if (!s.sleepers || !s.handles) {
         gr_bench_error(st, "out of memory");
-    } else if (run_runtime(st, storm_main, &s, 0) == 0 && s.late_n) {
+    } else if (gr_bench_run_runtime(st, storm_main, &s, 0) == 0 && s.late_n) {
         gr_bench_counter(st, "late_mean_us", (double)s.late_sum / (double)s.late_n / 1e3);
         gr_bench_counter(st, "late_max_us", (double)s.late_max / 1e3);
         gr_bench_counter(st, "cold_ms", s.cold_ms);
@@ -540,7 +516,7 @@ static int xwake_main(void *arg)
     atomic_store(&x->partner_worker, -1);
     int rc = gr_spawn(&partner, xwake_partner, x, NULL);
     if (rc < 0) {
-        error_rc(x->st, "gr_spawn", rc);
+        gr_bench_error_rc(x->st, "gr_spawn", rc);
         return rc;
     }
     /* Keep this worker busy (no yield) so the idle worker, woken by the
@@ -569,10 +545,10 @@ static void bm_cross_worker_wake(gr_bench_state *st)
 {
     struct xwake x = {.st = st};
     if (pipe(x.ab) < 0 || pipe(x.ba) < 0) {
-        error_rc(st, "pipe", -errno);
+        gr_bench_error_rc(st, "pipe", -errno);
         return;
     }
-    if (run_runtime(st, xwake_main, &x, 2) == 0 && x.rounds)
+    if (gr_bench_run_runtime(st, xwake_main, &x, 2) == 0 && x.rounds)
         gr_bench_counter(st, "cross_frac", (double)x.cross / (double)x.rounds);
     close(x.ab[0]);
     close(x.ab[1]);
@@ -585,25 +561,6 @@ static void bm_cross_worker_wake(gr_bench_state *st)
  * task, workers=1), against nop_raw_liburing: the same ring set-up and one
  * io_uring_enter per NOP, as the runtime does it.
  * ===================================================================== */
-
-/* The runtime's ring flags first (worker.c setup_ring), then plainer ones. */
-static int raw_ring_init(struct io_uring *ring)
-{
-    static const unsigned flag_sets[] = {
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-        0,
-    };
-    int rc = -EINVAL;
-    for (size_t i = 0; i < sizeof flag_sets / sizeof flag_sets[0]; i++) {
-        struct io_uring_params p = {.flags = flag_sets[i] | IORING_SETUP_CQSIZE |
-                                             IORING_SETUP_SUBMIT_ALL,
-                                    .cq_entries = 1024};
-        if ((rc = io_uring_queue_init_params(256, ring, &p)) == 0)
-            return 0;
-    }
-    return rc;
-}
 
 static inline int raw_nop(struct io_uring *ring)
 {
@@ -625,7 +582,7 @@ static inline int raw_nop(struct io_uring *ring)
 static struct cost raw_nop_cost(int64_t budget_ns)
 {
     struct io_uring ring;
-    int rc = raw_ring_init(&ring);
+    int rc = gr_bench_raw_ring_init(&ring);
     if (rc < 0)
         return (struct cost){rc, rc};
     int64_t n = 0;
@@ -645,14 +602,14 @@ out:
 static void bm_nop_raw_liburing(gr_bench_state *st)
 {
     struct io_uring ring;
-    int rc = raw_ring_init(&ring);
+    int rc = gr_bench_raw_ring_init(&ring);
     if (rc < 0) {
-        error_rc(st, "io_uring_queue_init_params", rc);
+        gr_bench_error_rc(st, "io_uring_queue_init_params", rc);
         return;
     }
     while (gr_bench_keep_running(st))
         if ((rc = raw_nop(&ring)) < 0)
-            error_rc(st, "raw nop", rc);
+            gr_bench_error_rc(st, "raw nop", rc);
     io_uring_queue_exit(&ring);
 }
 
@@ -672,7 +629,7 @@ static int nop_main(void *arg)
     while (gr_bench_keep_running(s->st)) {
         int rc = gr_nop();
         if (rc < 0)
-            error_rc(s->st, "gr_nop", rc);
+            gr_bench_error_rc(s->st, "gr_nop", rc);
     }
     struct stamp t1 = stamp_now();
     s->iterations = gr_bench_iterations(s->st);
@@ -687,10 +644,10 @@ static int nop_main(void *arg)
 static void bm_nop_batch(gr_bench_state *st)
 {
     struct nop s = {.st = st};
-    if (run_runtime(st, nop_main, &s, 1) < 0 || s.iterations == 0)
+    if (gr_bench_run_runtime(st, nop_main, &s, 1) < 0 || s.iterations == 0)
         return;
     if (s.raw.wall <= 0) {
-        error_rc(st, "raw nop baseline", (int)s.raw.wall);
+        gr_bench_error_rc(st, "raw nop baseline", (int)s.raw.wall);
         return;
     }
     gr_bench_counter(st, "raw_nop_ns", s.raw.wall);

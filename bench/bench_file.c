@@ -52,20 +52,6 @@
 #define SEQ_CHUNK (128 * 1024)
 #define MAX_DEPTH 128
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
-
-static void error_rc(gr_bench_state *st, const char *what, long rc)
-{
-    char msg[160];
-    snprintf(msg, sizeof msg, "%s: %s (%ld)", what, strerror(rc < 0 ? (int)-rc : (int)rc), rc);
-    gr_bench_error(st, msg);
-}
-
 static uint64_t rng_next(uint64_t *s)
 {
     uint64_t x = *s;
@@ -202,25 +188,6 @@ static double runtime_iops(int ntasks, unsigned workers, int flags, int speculat
  * Baseline: a raw liburing loop keeping `depth` reads in flight
  * --------------------------------------------------------------------- */
 
-/* The runtime's ring flags first (worker.c setup_ring), then plainer ones. */
-static int raw_ring_init(struct io_uring *ring)
-{
-    static const unsigned flag_sets[] = {
-        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-        IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
-        0,
-    };
-    int rc = -EINVAL;
-    for (size_t i = 0; i < sizeof flag_sets / sizeof flag_sets[0]; i++) {
-        struct io_uring_params p = {.flags = flag_sets[i] | IORING_SETUP_CQSIZE |
-                                             IORING_SETUP_SUBMIT_ALL,
-                                    .cq_entries = 1024};
-        if ((rc = io_uring_queue_init_params(256, ring, &p)) == 0)
-            return 0;
-    }
-    return rc;
-}
-
 static void raw_queue(struct io_uring *ring, int fd, char *buf, unsigned slot, uint64_t *rng)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
@@ -234,8 +201,8 @@ static long raw_loop(struct io_uring *ring, int fd, char *bufs, int depth)
     for (int i = 0; i < depth; i++)
         raw_queue(ring, fd, bufs + (size_t)i * BLOCK, (unsigned)i, &rng);
     long ops = 0;
-    int64_t deadline = now_ns() + MEASURE_NS;
-    while (now_ns() < deadline) {
+    int64_t deadline = gr_bench_now_ns() + MEASURE_NS;
+    while (gr_bench_now_ns() < deadline) {
         int rc = io_uring_submit_and_wait(ring, 1);
         if (rc < 0)
             return rc;
@@ -260,7 +227,7 @@ static long raw_loop(struct io_uring *ring, int fd, char *bufs, int depth)
 static double raw_iops(int depth, int flags)
 {
     struct io_uring ring;
-    int rc = raw_ring_init(&ring);
+    int rc = gr_bench_raw_ring_init(&ring);
     if (rc < 0)
         return rc;
     int fd = open(BIG_FILE, O_RDONLY | O_CLOEXEC | flags);
@@ -269,9 +236,9 @@ static double raw_iops(int depth, int flags)
         io_uring_queue_exit(&ring);
         return fd < 0 ? -errno : -ENOMEM;
     }
-    int64_t t0 = now_ns();
+    int64_t t0 = gr_bench_now_ns();
     long ops = raw_loop(&ring, fd, bufs, depth);
-    int64_t elapsed = now_ns() - t0;
+    int64_t elapsed = gr_bench_now_ns() - t0;
     io_uring_queue_exit(&ring);
     close(fd);
     free(bufs);
@@ -345,14 +312,14 @@ static long pool_loop(struct pool_bench *p)
 {
     uint64_t rng = 777;
     long ops = 0;
-    int64_t deadline = now_ns() + MEASURE_NS;
+    int64_t deadline = gr_bench_now_ns() + MEASURE_NS;
     pthread_mutex_lock(&p->lock);
     for (int i = 0; i < p->depth; i++) {
         p->offs[i] = random_block(&rng);
         q_push(p->work_q, &p->work_head, &p->work_len, i);
     }
     pthread_cond_broadcast(&p->work);
-    while (now_ns() < deadline) {
+    while (gr_bench_now_ns() < deadline) {
         pthread_mutex_unlock(&p->lock);
         uint64_t n; /* the loop sleeps until a completion wakes it */
         if (read(p->wake_fd, &n, sizeof n) != sizeof n)
@@ -391,9 +358,9 @@ static double pool_iops(int depth)
     pthread_t th[32];
     for (int i = 0; i < nthreads; i++)
         pthread_create(&th[i], NULL, pool_worker, &p);
-    int64_t t0 = now_ns();
+    int64_t t0 = gr_bench_now_ns();
     long ops = pool_loop(&p);
-    int64_t elapsed = now_ns() - t0;
+    int64_t elapsed = gr_bench_now_ns() - t0;
     for (int i = 0; i < nthreads; i++)
         pthread_join(th[i], NULL);
     close(p.fd);
@@ -412,7 +379,7 @@ static int checked(gr_bench_state *st, const char *what, double v)
 {
     if (v >= 0)
         return 1;
-    error_rc(st, what, (long)v);
+    gr_bench_error_rc(st, what, (long)v);
     return 0;
 }
 
@@ -421,7 +388,7 @@ static void bm_randread(gr_bench_state *st)
     int n = (int)gr_bench_range(st, 0);
     int rc = big_file_ready();
     if (rc < 0) {
-        error_rc(st, "1 GiB file", rc);
+        gr_bench_error_rc(st, "1 GiB file", rc);
         return;
     }
     while (gr_bench_keep_running(st)) {
@@ -452,7 +419,7 @@ static void bm_odirect_randread(gr_bench_state *st)
     int n = (int)gr_bench_range(st, 0);
     int rc = big_file_ready();
     if (rc < 0) {
-        error_rc(st, "1 GiB file", rc);
+        gr_bench_error_rc(st, "1 GiB file", rc);
         return;
     }
     while (gr_bench_keep_running(st)) {
@@ -527,20 +494,20 @@ static int seq_baseline(int64_t *read_ns, int64_t *write_ns)
 {
     char *buf = malloc(SEQ_CHUNK);
     memset(buf, 'y', SEQ_CHUNK);
-    int64_t t0 = now_ns(), total = 0;
+    int64_t t0 = gr_bench_now_ns(), total = 0;
     int fd = open(BIG_FILE, O_RDONLY | O_CLOEXEC);
     ssize_t n;
     while (fd >= 0 && (n = read(fd, buf, SEQ_CHUNK)) > 0)
         total += n;
     close(fd);
-    int64_t t1 = now_ns();
+    int64_t t1 = gr_bench_now_ns();
     fd = open(SEQ_OUT_BASE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     for (int64_t off = 0; fd >= 0 && off < BIG_SIZE; off += SEQ_CHUNK)
         if (write(fd, buf, SEQ_CHUNK) != SEQ_CHUNK)
             total = -1;
     close(fd);
     *read_ns = t1 - t0;
-    *write_ns = now_ns() - t1;
+    *write_ns = gr_bench_now_ns() - t1;
     unlink(SEQ_OUT_BASE);
     free(buf);
     return total == BIG_SIZE ? 0 : -EIO;
@@ -550,19 +517,19 @@ static void bm_seq_rw(gr_bench_state *st)
 {
     int rc = big_file_ready();
     if (rc < 0) {
-        error_rc(st, "1 GiB file", rc);
+        gr_bench_error_rc(st, "1 GiB file", rc);
         return;
     }
     while (gr_bench_keep_running(st)) {
         struct seq s = {0};
         gr_config cfg = {.workers = 2};
         if ((rc = gr_run(seq_main, &s, &cfg)) < 0) {
-            error_rc(st, "runtime", rc);
+            gr_bench_error_rc(st, "runtime", rc);
             return;
         }
         int64_t base_r, base_w;
         if ((rc = seq_baseline(&base_r, &base_w)) < 0) {
-            error_rc(st, "baseline", rc);
+            gr_bench_error_rc(st, "baseline", rc);
             return;
         }
         double gb = (double)BIG_SIZE / 1e9;
@@ -672,20 +639,20 @@ static void bm_fs_ops(gr_bench_state *st)
     int n = (int)gr_bench_range(st, 0);
     while (gr_bench_keep_running(st)) {
         int rc = fs_populate();
-        int64_t t0 = now_ns();
+        int64_t t0 = gr_bench_now_ns();
         if (rc == 0)
             rc = fs_sync();
-        int64_t sync_ns = now_ns() - t0;
+        int64_t sync_ns = gr_bench_now_ns() - t0;
         struct fs_bench b = {.ntasks = n};
         gr_config cfg = {.workers = 2};
         if (rc == 0 && (rc = fs_populate()) == 0) {
-            t0 = now_ns();
+            t0 = gr_bench_now_ns();
             rc = gr_run(fs_main, &b, &cfg);
         }
-        int64_t rt_ns = now_ns() - t0;
+        int64_t rt_ns = gr_bench_now_ns() - t0;
         rmdir(FS_DIR);
         if (rc < 0) {
-            error_rc(st, "fs_ops", rc);
+            gr_bench_error_rc(st, "fs_ops", rc);
             return;
         }
         double rt = (double)FS_FILES * NS_PER_S / (double)rt_ns;

@@ -30,29 +30,6 @@
 
 #define NET_BASELINE_ROUNDS 20000
 
-static void net_error(gr_bench_state *st, const char *what, int rc)
-{
-    char msg[160];
-    snprintf(msg, sizeof msg, "%s: %s (%d)", what, strerror(rc < 0 ? -rc : rc), rc);
-    gr_bench_error(st, msg);
-}
-
-static int net_run(gr_bench_state *st, gr_task_fn fn, void *arg, unsigned workers)
-{
-    gr_config cfg = {.workers = workers};
-    int rc = gr_run(fn, arg, &cfg);
-    if (rc < 0)
-        net_error(st, "gr_run", rc);
-    return rc;
-}
-
-static int64_t net_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* =====================================================================
  * net_stream_pingpong
  * ===================================================================== */
@@ -72,13 +49,13 @@ static double raw_round_trip_ns(void)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, s) < 0)
         return -1;
     char buf[64] = {0};
-    int64_t t0 = net_now();
+    int64_t t0 = gr_bench_now_ns();
     for (int i = 0; i < NET_BASELINE_ROUNDS; i++) {
         if (send(s[0], buf, 64, 0) != 64 || recv(s[1], buf, 64, 0) != 64 ||
             send(s[1], buf, 64, 0) != 64 || recv(s[0], buf, 64, 0) != 64)
             break;
     }
-    int64_t t1 = net_now();
+    int64_t t1 = gr_bench_now_ns();
     close(s[0]);
     close(s[1]);
     return (double)(t1 - t0) / NET_BASELINE_ROUNDS;
@@ -110,7 +87,7 @@ static int pp_main(void *arg)
     gr_task *echo;
     gr_spawn(&echo, pp_echo, p, NULL);
     char buf[64] = {0};
-    int64_t t0 = net_now();
+    int64_t t0 = gr_bench_now_ns();
     while (gr_bench_keep_running(p->st)) {
         if (gr_stream_write(p->a, buf, sizeof(buf)) < 0 ||
             gr_stream_readexactly(p->a, buf, sizeof(buf)) != sizeof(buf)) {
@@ -118,7 +95,7 @@ static int pp_main(void *arg)
             break;
         }
     }
-    int64_t t1 = net_now();
+    int64_t t1 = gr_bench_now_ns();
     p->gr_ns = (double)(t1 - t0) / (double)(gr_bench_iterations(p->st) ? gr_bench_iterations(p->st) : 1);
     gr_stream_close(p->a);
     int rc = gr_join(echo);
@@ -129,7 +106,7 @@ static int pp_main(void *arg)
 static void bm_stream_pingpong(gr_bench_state *st)
 {
     struct pp p = {.st = st, .raw_ns = raw_round_trip_ns()};
-    if (net_run(st, pp_main, &p, 1) < 0)
+    if (gr_bench_run_runtime(st, pp_main, &p, 1) < 0)
         return;
     if (p.failed) {
         gr_bench_error(st, "stream ping-pong failed");
@@ -187,7 +164,7 @@ static int tp_main(void *arg)
 static void bm_stream_throughput(gr_bench_state *st)
 {
     struct tp t = {.st = st};
-    if (net_run(st, tp_main, &t, 2) < 0)
+    if (gr_bench_run_runtime(st, tp_main, &t, 2) < 0)
         return;
     gr_bench_set_items(st, atomic_load(&t.received));
 }
@@ -240,7 +217,7 @@ static int rl_main(void *arg)
 static void bm_readline(gr_bench_state *st)
 {
     struct rl l = {.st = st};
-    net_run(st, rl_main, &l, 1);
+    gr_bench_run_runtime(st, rl_main, &l, 1);
 }
 
 /* =====================================================================
@@ -288,8 +265,8 @@ static int ca_main(void *arg)
 static void bm_connect_accept(gr_bench_state *st)
 {
     struct ca c = {.st = st};
-    if (net_run(st, ca_main, &c, 2) == 0 && c.failed)
-        net_error(st, "connect/echo", c.failed);
+    if (gr_bench_run_runtime(st, ca_main, &c, 2) == 0 && c.failed)
+        gr_bench_error_rc(st, "connect/echo", c.failed);
 }
 
 GR_BENCH_CONSTRUCTOR(register_net_benchmarks)

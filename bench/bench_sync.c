@@ -17,31 +17,7 @@
 #include "bench.h"
 #include "greenring.h"
 
-#define NS_PER_S INT64_C(1000000000)
 #define BATCH 1000 /* iterations per gr_bench_keep_running_batch call */
-
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
-
-static void error_rc(gr_bench_state *st, const char *what, int rc)
-{
-    char msg[160];
-    snprintf(msg, sizeof msg, "%s: %s (%d)", what, strerror(rc < 0 ? -rc : rc), rc);
-    gr_bench_error(st, msg);
-}
-
-static int run_runtime(gr_bench_state *st, gr_task_fn fn, void *arg, unsigned workers)
-{
-    gr_config cfg = {.workers = workers};
-    int rc = gr_run(fn, arg, &cfg);
-    if (rc < 0)
-        error_rc(st, "gr_run", rc);
-    return rc;
-}
 
 struct simple {
     gr_bench_state *st;
@@ -63,7 +39,7 @@ static _Atomic uintptr_t raw_word;
 static double raw_cas_pair_ns(void)
 {
     enum { N = 20000000 };
-    int64_t t0 = now_ns();
+    int64_t t0 = gr_bench_now_ns();
     for (int i = 0; i < N; i++) {
         uintptr_t e = 0;
         atomic_compare_exchange_strong_explicit(&raw_word, &e, 1, memory_order_acquire,
@@ -72,7 +48,7 @@ static double raw_cas_pair_ns(void)
         atomic_compare_exchange_strong_explicit(&raw_word, &e, 0, memory_order_release,
                                                 memory_order_relaxed);
     }
-    return (double)(now_ns() - t0) / N;
+    return (double)(gr_bench_now_ns() - t0) / N;
 }
 
 static int mutex_uncontended_main(void *arg)
@@ -80,11 +56,11 @@ static int mutex_uncontended_main(void *arg)
     struct uncontended *u = arg;
     gr_mutex m = GR_MUTEX_INIT;
     int bad = 0;
-    int64_t t0 = now_ns();
+    int64_t t0 = gr_bench_now_ns();
     while (gr_bench_keep_running_batch(u->st, BATCH))
         for (int i = 0; i < BATCH; i++)
             bad |= gr_mutex_lock(&m) | gr_mutex_unlock(&m);
-    u->loop_ns = (double)(now_ns() - t0) / (double)gr_bench_iterations(u->st);
+    u->loop_ns = (double)(gr_bench_now_ns() - t0) / (double)gr_bench_iterations(u->st);
     u->raw_ns = raw_cas_pair_ns();
     if (bad)
         gr_bench_error(u->st, "lock/unlock failed");
@@ -94,7 +70,7 @@ static int mutex_uncontended_main(void *arg)
 static void bm_mutex_uncontended(gr_bench_state *st)
 {
     struct uncontended u = {st, 0, 0};
-    if (run_runtime(st, mutex_uncontended_main, &u, 1) == 0 && u.raw_ns > 0) {
+    if (gr_bench_run_runtime(st, mutex_uncontended_main, &u, 1) == 0 && u.raw_ns > 0) {
         gr_bench_counter(st, "raw_cas_pair_ns", u.raw_ns);
         gr_bench_counter(st, "vs_raw_cas_pair", u.loop_ns / u.raw_ns);
     }
@@ -159,7 +135,7 @@ static int mutex_contended_main(void *arg)
 static void bm_mutex_contended(gr_bench_state *st)
 {
     struct simple s = {st};
-    run_runtime(st, mutex_contended_main, &s, 2);
+    gr_bench_run_runtime(st, mutex_contended_main, &s, 2);
 }
 
 /* =====================================================================
@@ -207,10 +183,10 @@ static double yield_round_trip_ns(struct pingpong *p)
         return 0;
     gr_yield();
     enum { N = 200000 };
-    int64_t t0 = now_ns();
+    int64_t t0 = gr_bench_now_ns();
     for (int i = 0; i < N; i++)
         gr_yield();
-    double ns = (double)(now_ns() - t0) / N;
+    double ns = (double)(gr_bench_now_ns() - t0) / N;
     atomic_store(&p->stop, 1);
     gr_join(t);
     return ns;
@@ -225,7 +201,7 @@ static int pingpong_main(void *arg)
     atomic_store(&p->partner_worker, -1);
     int rc = gr_spawn(&partner, pong, p, NULL);
     if (rc < 0) {
-        error_rc(p->st, "gr_spawn", rc);
+        gr_bench_error_rc(p->st, "gr_spawn", rc);
         return rc;
     }
     if (p->cross_worker) {
@@ -235,7 +211,7 @@ static int pingpong_main(void *arg)
             ;
     }
     int v = 0;
-    int64_t t0 = now_ns();
+    int64_t t0 = gr_bench_now_ns();
     while (gr_bench_keep_running(p->st)) {
         if (gr_chan_send(p->ab, &v) != 0 || gr_chan_recv(p->ba, &v) != 0) {
             gr_bench_error(p->st, "ping-pong failed");
@@ -246,7 +222,7 @@ static int pingpong_main(void *arg)
         if (atomic_load_explicit(&p->partner_worker, memory_order_relaxed) != gr_worker_index())
             p->cross++;
     }
-    p->chan_rt_ns = p->rounds ? (double)(now_ns() - t0) / (double)p->rounds : 0;
+    p->chan_rt_ns = p->rounds ? (double)(gr_bench_now_ns() - t0) / (double)p->rounds : 0;
     gr_chan_close(p->ab);
     return gr_join(partner);
 }
@@ -258,7 +234,7 @@ static void pingpong(gr_bench_state *st, int cross_worker)
         gr_bench_error(st, "gr_chan_create");
         return;
     }
-    if (run_runtime(st, pingpong_main, &p, cross_worker ? 2 : 1) == 0 && p.rounds) {
+    if (gr_bench_run_runtime(st, pingpong_main, &p, cross_worker ? 2 : 1) == 0 && p.rounds) {
         gr_bench_counter(st, "cross_frac", (double)p.cross / (double)p.rounds);
         if (!cross_worker && p.yield_rt_ns > 0) {
             gr_bench_counter(st, "yield_round_trip_ns", p.yield_rt_ns);
@@ -345,7 +321,7 @@ static int mpmc_main(void *arg)
 static void bm_chan_mpmc(gr_bench_state *st)
 {
     struct simple s = {st};
-    run_runtime(st, mpmc_main, &s, 0);
+    gr_bench_run_runtime(st, mpmc_main, &s, 0);
 }
 
 /* =====================================================================
@@ -376,7 +352,7 @@ static int queue_main(void *arg)
 static void bm_queue_put_get(gr_bench_state *st)
 {
     struct simple s = {st};
-    run_runtime(st, queue_main, &s, 1);
+    gr_bench_run_runtime(st, queue_main, &s, 1);
 }
 
 /* =====================================================================
@@ -413,7 +389,7 @@ static int generator_main(void *arg)
 static void bm_generator_next(gr_bench_state *st)
 {
     struct simple s = {st};
-    run_runtime(st, generator_main, &s, 1);
+    gr_bench_run_runtime(st, generator_main, &s, 1);
 }
 
 GR_BENCH_CONSTRUCTOR(register_sync_benchmarks)

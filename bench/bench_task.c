@@ -32,30 +32,6 @@
 /* Inline baselines run this long per benchmark call. */
 #define BASELINE_BUDGET_NS (20 * NS_PER_MS)
 
-static int64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * NS_PER_S + ts.tv_nsec;
-}
-
-static void error_rc(gr_bench_state *st, const char *what, int rc)
-{
-    char msg[160];
-    snprintf(msg, sizeof msg, "%s: %s (%d)", what, strerror(rc < 0 ? -rc : rc), rc);
-    gr_bench_error(st, msg);
-}
-
-/* gr_run with `workers` workers (0: all); reports a start-up failure. */
-static int run_runtime(gr_bench_state *st, gr_task_fn fn, void *arg, unsigned workers)
-{
-    gr_config cfg = {.workers = workers};
-    int rc = gr_run(fn, arg, &cfg);
-    if (rc < 0)
-        error_rc(st, "gr_run", rc);
-    return rc;
-}
-
 static int trivial_task(void *arg)
 {
     (void)arg;
@@ -86,7 +62,7 @@ static int parked_reader(void *arg)
 /* spawn + yield + join of a task that returns at once, ns per loop. */
 static double spawn_yield_join_ns(int64_t budget_ns)
 {
-    int64_t n = 0, t0 = now_ns(), t1;
+    int64_t n = 0, t0 = gr_bench_now_ns(), t1;
     do {
         for (int i = 0; i < 1000; i++) {
             gr_task *t;
@@ -97,7 +73,7 @@ static double spawn_yield_join_ns(int64_t budget_ns)
                 return -1;
         }
         n += 1000;
-        t1 = now_ns();
+        t1 = gr_bench_now_ns();
     } while (t1 - t0 < budget_ns);
     return (double)(t1 - t0) / (double)n;
 }
@@ -111,13 +87,13 @@ static int cancel_join_main(void *arg)
         gr_task *t;
         int rc = gr_spawn(&t, parked_reader, c, NULL);
         if (rc < 0) {
-            error_rc(c->st, "gr_spawn", rc);
+            gr_bench_error_rc(c->st, "gr_spawn", rc);
             continue;
         }
         gr_yield(); /* the reader runs until it parks in the ring */
         gr_cancel(t);
         if ((rc = gr_join(t)) != -ECANCELED)
-            error_rc(c->st, "cancelled reader returned", rc);
+            gr_bench_error_rc(c->st, "cancelled reader returned", rc);
     }
     return 0;
 }
@@ -126,10 +102,10 @@ static void bm_cancel_join(gr_bench_state *st)
 {
     struct cancel_join c = {.st = st};
     if (pipe(c.p) < 0) {
-        error_rc(st, "pipe", -errno);
+        gr_bench_error_rc(st, "pipe", -errno);
         return;
     }
-    if (run_runtime(st, cancel_join_main, &c, 1) == 0) {
+    if (gr_bench_run_runtime(st, cancel_join_main, &c, 1) == 0) {
         if (c.entered != gr_bench_iterations(st))
             gr_bench_error(st, "a reader did not reach its gr_read before the cancel");
         gr_bench_counter(st, "spawn_yield_join_ns", c.baseline_ns);
@@ -156,14 +132,14 @@ static int group_main(void *arg)
         gr_group *g;
         int rc = gr_group_create(&g);
         if (rc < 0) {
-            error_rc(s->st, "gr_group_create", rc);
+            gr_bench_error_rc(s->st, "gr_group_create", rc);
             continue;
         }
         for (int i = 0; i < GROUP_TASKS && rc == 0; i++)
             rc = gr_group_spawn(g, trivial_task, NULL, NULL);
         int wrc = gr_group_wait(g);
         if (rc < 0 || wrc < 0)
-            error_rc(s->st, "group spawn/wait", rc < 0 ? rc : wrc);
+            gr_bench_error_rc(s->st, "group spawn/wait", rc < 0 ? rc : wrc);
         gr_group_destroy(g);
     }
     return 0;
@@ -172,7 +148,7 @@ static int group_main(void *arg)
 static void bm_group_10k(gr_bench_state *st)
 {
     struct simple s = {.st = st};
-    if (run_runtime(st, group_main, &s, 0) == 0)
+    if (gr_bench_run_runtime(st, group_main, &s, 0) == 0)
         gr_bench_set_items(st, gr_bench_iterations(st) * GROUP_TASKS);
 }
 
@@ -193,14 +169,14 @@ struct scope_bench {
 static double deadline_pair_ns(int64_t budget_ns, int *bad)
 {
     gr_scope s;
-    int64_t n = 0, t0 = now_ns(), t1;
+    int64_t n = 0, t0 = gr_bench_now_ns(), t1;
     do {
         for (int i = 0; i < SCOPE_BATCH; i++) {
             gr_scope_enter_deadline(&s, GR_NO_DEADLINE);
             *bad |= gr_scope_leave(&s) != 0;
         }
         n += SCOPE_BATCH;
-        t1 = now_ns();
+        t1 = gr_bench_now_ns();
     } while (t1 - t0 < budget_ns);
     return (double)(t1 - t0) / (double)n;
 }
@@ -208,12 +184,12 @@ static double deadline_pair_ns(int64_t budget_ns, int *bad)
 static double clock_ns(int64_t budget_ns)
 {
     volatile int64_t sink = 0;
-    int64_t n = 0, t0 = now_ns(), t1;
+    int64_t n = 0, t0 = gr_bench_now_ns(), t1;
     do {
         for (int i = 0; i < SCOPE_BATCH; i++)
             sink += gr_now();
         n += SCOPE_BATCH;
-        t1 = now_ns();
+        t1 = gr_bench_now_ns();
     } while (t1 - t0 < budget_ns);
     (void)sink;
     return (double)(t1 - t0) / (double)n;
@@ -238,7 +214,7 @@ static int scope_main(void *arg)
 static void bm_timeout_scope(gr_bench_state *st)
 {
     struct scope_bench b = {.st = st};
-    if (run_runtime(st, scope_main, &b, 1) != 0)
+    if (gr_bench_run_runtime(st, scope_main, &b, 1) != 0)
         return;
     if (b.bad) {
         gr_bench_error(st, "a scope that must not fire reported that it did (or failed)");
@@ -272,7 +248,7 @@ static int gather_main(void *arg)
                 break;
         int grc = gr_gather(g->tasks, n, g->results, GR_GATHER_COLLECT_ALL);
         if (rc < 0 || grc < 0)
-            error_rc(g->st, "spawn/gather", rc < 0 ? rc : grc);
+            gr_bench_error_rc(g->st, "spawn/gather", rc < 0 ? rc : grc);
     }
     return 0;
 }
@@ -285,7 +261,7 @@ static void bm_gather_1k(gr_bench_state *st)
         return;
     }
     g->st = st;
-    if (run_runtime(st, gather_main, g, 0) == 0)
+    if (gr_bench_run_runtime(st, gather_main, g, 0) == 0)
         gr_bench_set_items(st, gr_bench_iterations(st) * GATHER_TASKS);
     free(g);
 }
