@@ -240,11 +240,30 @@ static void queue_spawned(struct gr__worker *w, struct gr__task *t)
         spill_to_global(w, &w->spawned);
 }
 
+/* The run-next slot holds the newest task spawned here or woken by the
+ * running task (Go's runnext): a task that spawns and joins, or that hands
+ * a message to a waiting partner, switches to it without touching a queue
+ * (no fence, no CAS). What the slot held before goes to the queue of its
+ * kind, where it can be stolen. */
+static void set_runnext(struct gr__worker *w, struct gr__task *t, int spawned)
+{
+    struct gr__task *old = w->runnext;
+    int old_spawned = w->runnext_spawned;
+    w->runnext = t;
+    w->runnext_spawned = spawned;
+    if (!old)
+        return;
+    if (old_spawned)
+        queue_spawned(w, old);
+    else
+        queue_woken(w, old);
+    maybe_wake_idle(w);
+}
+
 void gr__worker_push_spawned(struct gr__worker *w, struct gr__task *t)
 {
     atomic_store_explicit(&t->state, GR_TASK_RUNNABLE, memory_order_relaxed);
-    queue_spawned(w, t);
-    maybe_wake_idle(w);
+    set_runnext(w, t, 1);
 }
 
 void gr__worker_make_runnable(struct gr__worker *w, struct gr__task *t, int lifo)
@@ -262,11 +281,8 @@ void gr__worker_make_runnable(struct gr__worker *w, struct gr__task *t, int lifo
      * here; thieves synchronise through the run queue. */
     atomic_store_explicit(&t->state, GR_TASK_RUNNABLE, memory_order_relaxed);
     if (lifo) {
-        struct gr__task *old = w->runnext;
-        w->runnext = t;
-        if (!old)
-            return;
-        t = old;
+        set_runnext(w, t, 0);
+        return;
     }
     queue_woken(w, t);
     maybe_wake_idle(w);

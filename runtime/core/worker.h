@@ -34,6 +34,7 @@ struct gr__worker {
     struct gr__completion eventfd_done;
     struct gr__task *current;
     struct gr__task *runnext;
+    int runnext_spawned; /* the run-next task was spawned (not woken) */
     /* Tasks that called gr_yield, FIFO, linked through task->next. Owner
      * only (no atomics on the yield path); moved to the stealable queue
      * every GLOBAL_CHECK_TICKS. */
