@@ -31,10 +31,9 @@ static gr_scope *earliest_scope(struct gr__task *t, int *shielded)
     return earliest;
 }
 
-int gr__interrupt_pending(struct gr__task *t)
+/* The interrupt given the scope walk's result (earliest_scope). */
+static int pending_for(struct gr__task *t, gr_scope *earliest, int shielded)
 {
-    int shielded;
-    gr_scope *earliest = earliest_scope(t, &shielded);
     /* seq_cst: pairs with gr__task_cancel (flag store, then state load)
      * against gr__park (state store, then this load). */
     if (!shielded && (atomic_load(&t->flags) & GR_TASK_CANCELLED))
@@ -44,6 +43,13 @@ int gr__interrupt_pending(struct gr__task *t)
         return -ETIMEDOUT;
     }
     return 0;
+}
+
+int gr__interrupt_pending(struct gr__task *t)
+{
+    int shielded;
+    gr_scope *earliest = earliest_scope(t, &shielded);
+    return pending_for(t, earliest, shielded);
 }
 
 int gr__blocking_check(struct gr__task **self)
@@ -97,7 +103,9 @@ int gr__park(struct gr__wait *w, const char *reason, gr__interrupt_fn on_interru
     atomic_store_explicit(&t->wait_reason, reason, memory_order_relaxed);
     /* seq_cst: see gr__interrupt_pending. */
     atomic_store(&t->state, GR_TASK_PARKED);
-    int pending = gr__interrupt_pending(t);
+    /* The same scope walk as for the deadline above: the chain belongs to
+     * this task and cannot change while it parks. */
+    int pending = pending_for(t, scope, shielded);
     if (pending)
         on_interrupt(w, pending);
     else if (deadline != GR_NO_DEADLINE && gr__timer_arm(&wk->timers, &w->timer, deadline) < 0)

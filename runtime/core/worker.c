@@ -157,7 +157,7 @@ static void send_wake(struct gr__worker *from, struct gr__worker *to)
 {
     if (from && from->rt->cfg_have_msg_ring) {
         struct io_uring_sqe *sqe = gr__worker_sqe(from);
-        io_uring_prep_msg_ring(sqe, to->ring_fd, 0, 0, 0);
+        io_uring_prep_msg_ring(sqe, to->ring.ring_fd, 0, 0, 0);
         io_uring_sqe_set_data64(sqe, 0);
         sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
         /* Submitted now, not at the end of the round: the target sleeps. */
@@ -537,7 +537,7 @@ static void block_in_ring(struct gr__worker *w)
         (void)cqe;
         io_uring_submit(&w->ring);
         if (!io_uring_cq_ready(&w->ring)) {
-            struct pollfd pfd = {.fd = w->ring_fd, .events = POLLIN};
+            struct pollfd pfd = {.fd = w->ring.ring_fd, .events = POLLIN};
             struct timespec pts = {0, 0};
             if (tsp) {
                 pts.tv_sec = tsp->tv_sec;
@@ -678,10 +678,7 @@ static int setup_ring(struct gr__worker *w)
         if (rc == 0)
             break;
     }
-    if (rc < 0)
-        return rc;
-    w->ring_fd = w->ring.ring_fd;
-    return 0;
+    return rc;
 }
 
 static int setup_altstack(struct gr__worker *w)

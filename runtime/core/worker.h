@@ -28,7 +28,6 @@ struct gr__worker {
     struct gr__runtime *rt;
     unsigned index;
     struct io_uring ring;
-    int ring_fd;
     int eventfd; /* wake-up from threads that have no ring */
     uint64_t eventfd_buf;
     struct gr__completion eventfd_done;

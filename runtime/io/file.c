@@ -1200,7 +1200,7 @@ static void fixed_unregister(struct gr__file *fi)
         io_uring_prep_close_direct(sqe, (unsigned)fi->fixed_index);
     } else {
         struct gr__worker *home = &w->rt->workers[fi->fixed_worker];
-        io_uring_prep_msg_ring(sqe, home->ring_fd, (unsigned)fi->fixed_index,
+        io_uring_prep_msg_ring(sqe, home->ring.ring_fd, (unsigned)fi->fixed_index,
                                (uint64_t)(uintptr_t)&remote_unregister, 0);
     }
     io_uring_sqe_set_data64(sqe, 0); /* no completion of ours */

@@ -54,7 +54,7 @@ static void kick_done(struct gr__worker *w, struct gr__completion *c, int32_t re
 static void send_kick(struct gr__worker *from, struct gr__worker *to)
 {
     struct io_uring_sqe *sqe = gr__worker_sqe(from);
-    io_uring_prep_msg_ring(sqe, to->ring_fd, 0, (uint64_t)(uintptr_t)&kick, 0);
+    io_uring_prep_msg_ring(sqe, to->ring.ring_fd, 0, (uint64_t)(uintptr_t)&kick, 0);
     io_uring_sqe_set_data(sqe, &failed[to->index]);
     /* Only a failed delivery posts a CQE on the sender. */
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
