@@ -440,6 +440,57 @@ START_TEST(second_reader_gets_ebusy)
 }
 END_TEST
 
+struct small_read {
+    gr_stream *st;
+    gr_event started;
+    char buf[3];
+    ssize_t got;
+};
+
+static int small_reader(void *arg)
+{
+    struct small_read *c = arg;
+    gr_event_set(&c->started);
+    c->got = gr_stream_read(c->st, c->buf, sizeof(c->buf));
+    return 0;
+}
+
+/* A read parked for data gets the packet copied straight into its own
+ * buffer: as much as fits, and the rest stays buffered, in order, for
+ * the next reads. */
+static int parked_read_main(void *arg)
+{
+    (void)arg;
+    int s[2];
+    pair(SOCK_STREAM, s);
+    struct small_read c = {.st = open_stream(s[0], NULL)};
+    gr_event_init(&c.started);
+    gr_task *t;
+    ck_assert_int_eq(gr_spawn(&t, small_reader, &c, NULL), 0);
+    /* One worker: the reader runs until it parks inside the read. */
+    ck_assert_int_eq(gr_event_wait(&c.started), 0);
+    ck_assert_int_eq(gr_send(s[1], "abcdefghij", 10, 0), 10);
+    ck_assert_int_eq(gr_join(t), 0);
+    ck_assert_int_eq(c.got, 3);
+    ck_assert(memcmp(c.buf, "abc", 3) == 0);
+    ck_assert_uint_eq(gr_stream_buffered(c.st), 7);
+    char rest[64];
+    ck_assert_int_eq(gr_stream_read(c.st, rest, 4), 4);
+    ck_assert(memcmp(rest, "defg", 4) == 0);
+    ck_assert_int_eq(gr_shutdown(s[1], SHUT_WR), 0);
+    ck_assert_int_eq(gr_stream_read_to_eof(c.st, rest, sizeof(rest)), 3);
+    ck_assert(memcmp(rest, "hij", 3) == 0);
+    ck_assert_int_eq(gr_stream_close(c.st), 0);
+    ck_assert_int_eq(gr_close(s[1]), 0);
+    return 0;
+}
+
+START_TEST(parked_read_fills_its_own_buffer)
+{
+    gr_test_run_ok(parked_read_main, NULL, 1);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * Writer
  * --------------------------------------------------------------------- */
@@ -834,6 +885,7 @@ Suite *gr_test_suite(void)
     tcase_add_test(tc, timeout_loses_no_bytes);
     tcase_add_test(tc, cancelled_reader_loses_nothing);
     tcase_add_test(tc, second_reader_gets_ebusy);
+    tcase_add_test(tc, parked_read_fills_its_own_buffer);
     tcase_add_test(tc, fallback_paths);
     suite_add_tcase(s, tc);
     tc = tcase_create("writer");

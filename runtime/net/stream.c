@@ -4,7 +4,9 @@
  * (net/bufring.h) is armed on the ring of the worker where the reading
  * task runs when it first needs data, and stays armed: every CQE is one
  * packet's worth of data, copied by the completion (on that worker) into
- * the stream's buffer, and the buffer goes straight back to the kernel.
+ * the stream's buffer, or straight into the buffer of a gr_stream_read
+ * parked for it when nothing is buffered (one copy instead of two), and
+ * the provided buffer goes straight back to the kernel.
  * The completion wakes a waiting reader through gr__wake, wherever the
  * reader is parked now. So a read costs no SQE and no poll arming (docs/
  * net.md has the numbers), a reader that is cancelled or times out loses
@@ -413,6 +415,31 @@ static int rbuf_append(gr_stream *s, const char *data, size_t n)
     return 0;
 }
 
+/* A reader parked for data. gr_stream_read parks with its own buffer as
+ * `dst`: the completion then copies straight into it (one copy instead of
+ * two) when nothing is buffered before, and says how much in `got`. */
+struct rwait {
+    struct gr__wait wait;
+    gr_stream *s;
+    char *dst;
+    size_t cap, got;
+};
+
+/* Locked. Deliver what a CQE brought: to the parked reader's own buffer
+ * as far as it can (nothing buffered comes before it), the rest into the
+ * stream's buffer. */
+static int deliver(gr_stream *s, struct rwait *rw, const char *data, size_t n)
+{
+    size_t direct = 0;
+    if (rw && rw->dst && s->rlen == 0) {
+        direct = n < rw->cap ? n : rw->cap;
+        memcpy(rw->dst, data, direct);
+        rw->got = direct;
+        rw->dst = NULL;
+    }
+    return n > direct ? rbuf_append(s, data + direct, n - direct) : 0;
+}
+
 /* Runs on ms_worker for every CQE of the multishot recv. */
 static void recv_complete(struct gr__worker *w, struct gr__completion *c, int32_t res,
                           uint32_t flags)
@@ -422,7 +449,10 @@ static void recv_complete(struct gr__worker *w, struct gr__completion *c, int32_
     struct gr__bufring *br = (flags & IORING_CQE_F_BUFFER) ? gr__bufring_self() : NULL;
     unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
     gr__spin_lock(&s->rlock);
-    if (res > 0 && (!br || rbuf_append(s, gr__bufring_data(br, bid), (size_t)res) < 0))
+    struct gr__wait *reader = s->rwaiter, *closer = NULL;
+    s->rwaiter = NULL;
+    struct rwait *rw = reader ? GR_CONTAINER_OF(reader, struct rwait, wait) : NULL;
+    if (res > 0 && (!br || deliver(s, rw, gr__bufring_data(br, bid), (size_t)res) < 0))
         s->rerr = s->rerr ? s->rerr : br ? -ENOMEM : -EIO;
     else if (res == 0)
         s->eof = 1;
@@ -432,8 +462,6 @@ static void recv_complete(struct gr__worker *w, struct gr__completion *c, int32_
     s->ms_pausing |= pause;
     if (!more)
         s->ms_armed = s->ms_pausing = 0;
-    struct gr__wait *reader = s->rwaiter, *closer = NULL;
-    s->rwaiter = NULL;
     if (!s->ms_armed && !s->rcancel_pending) {
         closer = s->rcloser;
         s->rcloser = NULL;
@@ -470,11 +498,6 @@ static void arm_multishot(gr_stream *s)
     s->ms_worker = w;
 }
 
-struct rwait {
-    struct gr__wait wait;
-    gr_stream *s;
-};
-
 static void rwait_interrupt(struct gr__wait *wait, int reason)
 {
     gr_stream *s = GR_CONTAINER_OF(wait, struct rwait, wait)->s;
@@ -490,18 +513,20 @@ static void rwait_interrupt(struct gr__wait *wait, int reason)
 
 /* Locked; parks with the lock dropped until the next CQE (or an
  * interrupt, whose reason is returned). */
-static int wait_data(gr_stream *s)
+static int wait_data(gr_stream *s, struct rwait *rw)
 {
-    struct rwait rw = {.s = s};
-    gr__wait_prepare(&rw.wait, gr__current_task());
-    s->rwaiter = &rw.wait;
+    gr__wait_prepare(&rw->wait, gr__current_task());
+    s->rwaiter = &rw->wait;
     gr__spin_unlock(&s->rlock);
-    int rc = gr__park(&rw.wait, "stream read", rwait_interrupt, GR_NO_DEADLINE);
+    int rc = gr__park(&rw->wait, "stream read", rwait_interrupt, GR_NO_DEADLINE);
     gr__spin_lock(&s->rlock);
     return rc;
 }
 
-static ssize_t fill_multishot(gr_stream *s, size_t max)
+/* dst (may be NULL): the reader's own buffer of cap bytes, filled directly
+ * when the stream's buffer is empty; *direct says how much went there
+ * (the return value then counts those bytes, not buffered ones). */
+static ssize_t fill_multishot(gr_stream *s, size_t max, void *dst, size_t cap, size_t *direct)
 {
     size_t before = s->rlen;
     s->rmax = max > s->limit ? max : s->limit;
@@ -519,7 +544,14 @@ static ssize_t fill_multishot(gr_stream *s, size_t max)
             if (!s->ms)
                 return fill_single(s, max);
         }
-        int rc = wait_data(s);
+        struct rwait rw = {.s = s, .dst = s->skip_line ? NULL : dst, .cap = cap};
+        int rc = wait_data(s, &rw);
+        /* Delivered data wins over an interrupt: the completion took the
+         * wait (and woke it with 0) before anything else could. */
+        if (rw.got) {
+            *direct = rw.got;
+            return (ssize_t)rw.got;
+        }
         if (rc < 0)
             return rc;
     }
@@ -529,7 +561,8 @@ static ssize_t fill_multishot(gr_stream *s, size_t max)
  * rlen). > 0: bytes added; 0: EOF; < 0: error. */
 static ssize_t fill(gr_stream *s, size_t max)
 {
-    return s->ms ? fill_multishot(s, max) : fill_single(s, max);
+    size_t direct = 0;
+    return s->ms ? fill_multishot(s, max, NULL, 0, &direct) : fill_single(s, max);
 }
 
 /* ---- the readers -------------------------------------------------------- */
@@ -565,7 +598,10 @@ static ssize_t read_locked(gr_stream *s, void *buf, size_t n)
         return s->rerr;
     if (!s->ms && n >= DIRECT_MIN && !s->skip_line)
         return recv_unlocked(s, buf, n);
-    ssize_t r = fill(s, s->limit);
+    size_t direct = 0;
+    ssize_t r = s->ms ? fill_multishot(s, s->limit, buf, n, &direct) : fill_single(s, s->limit);
+    if (direct)
+        return (ssize_t)direct;
     return r > 0 ? (ssize_t)take(s, buf, n) : r;
 }
 
