@@ -491,6 +491,57 @@ START_TEST(parked_read_fills_its_own_buffer)
 }
 END_TEST
 
+struct big_read {
+    gr_stream *st;
+    gr_event started;
+    char buf[5000];
+    ssize_t got;
+};
+
+static int big_reader(void *arg)
+{
+    struct big_read *c = arg;
+    gr_event_set(&c->started);
+    c->got = gr_stream_read(c->st, c->buf, sizeof(c->buf));
+    return 0;
+}
+
+/* 6000 bytes are more than one provided buffer (4 KiB): the kernel posts
+ * them as two completions in the same round, and both go into the parked
+ * reader's buffer (5000 bytes) before it runs; the last 1000 stay
+ * buffered. Order and content are kept across the split. */
+static int parked_read_two_packets_main(void *arg)
+{
+    (void)arg;
+    int s[2];
+    pair(SOCK_STREAM, s);
+    static struct big_read c;
+    memset(&c, 0, sizeof(c));
+    c.st = open_stream(s[0], NULL);
+    gr_event_init(&c.started);
+    static char data[6000], rest[2000];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (char)(i * 7 + i / 251);
+    gr_task *t;
+    ck_assert_int_eq(gr_spawn(&t, big_reader, &c, NULL), 0);
+    ck_assert_int_eq(gr_event_wait(&c.started), 0);
+    ck_assert_int_eq(gr_send(s[1], data, sizeof(data), 0), (ssize_t)sizeof(data));
+    ck_assert_int_eq(gr_join(t), 0);
+    ck_assert_int_eq(c.got, 5000);
+    ck_assert(memcmp(c.buf, data, 5000) == 0);
+    ck_assert_int_eq(gr_stream_read(c.st, rest, sizeof(rest)), 1000);
+    ck_assert(memcmp(rest, data + 5000, 1000) == 0);
+    ck_assert_int_eq(gr_stream_close(c.st), 0);
+    ck_assert_int_eq(gr_close(s[1]), 0);
+    return 0;
+}
+
+START_TEST(parked_read_takes_a_whole_round)
+{
+    gr_test_run_ok(parked_read_two_packets_main, NULL, 1);
+}
+END_TEST
+
 /* ---------------------------------------------------------------------
  * Writer
  * --------------------------------------------------------------------- */
@@ -886,6 +937,7 @@ Suite *gr_test_suite(void)
     tcase_add_test(tc, cancelled_reader_loses_nothing);
     tcase_add_test(tc, second_reader_gets_ebusy);
     tcase_add_test(tc, parked_read_fills_its_own_buffer);
+    tcase_add_test(tc, parked_read_takes_a_whole_round);
     tcase_add_test(tc, fallback_paths);
     suite_add_tcase(s, tc);
     tc = tcase_create("writer");

@@ -100,6 +100,7 @@ struct gr_stream {
     unsigned char rcancel_pending; /* rcancel_req has not run yet */
     struct gr__worker *ms_worker;
     struct gr__wait *rwaiter; /* the reader, parked for data */
+    struct rwait *rfill; /* woken, not yet running: its buffer still fills */
     struct gr__wait *rcloser; /* close, waiting for the multishot to end */
     struct gr__completion recv_done;
     struct gr__remote rcancel_req;
@@ -416,8 +417,10 @@ static int rbuf_append(gr_stream *s, const char *data, size_t n)
 }
 
 /* A reader parked for data. gr_stream_read parks with its own buffer as
- * `dst`: the completion then copies straight into it (one copy instead of
- * two) when nothing is buffered before, and says how much in `got`. */
+ * `dst`: completions then copy straight into it (one copy instead of two)
+ * while nothing is buffered before, and say how much in `got`. That goes
+ * on after the first one has woken the reader (`rfill`), until it runs:
+ * the packets that arrived in one round all go out in one read. */
 struct rwait {
     struct gr__wait wait;
     gr_stream *s;
@@ -432,10 +435,12 @@ static int deliver(gr_stream *s, struct rwait *rw, const char *data, size_t n)
 {
     size_t direct = 0;
     if (rw && rw->dst && s->rlen == 0) {
-        direct = n < rw->cap ? n : rw->cap;
-        memcpy(rw->dst, data, direct);
-        rw->got = direct;
-        rw->dst = NULL;
+        size_t room = rw->cap - rw->got;
+        direct = n < room ? n : room;
+        memcpy(rw->dst + rw->got, data, direct);
+        rw->got += direct;
+        if (rw->got == rw->cap)
+            rw->dst = NULL;
     }
     return n > direct ? rbuf_append(s, data + direct, n - direct) : 0;
 }
@@ -451,13 +456,15 @@ static void recv_complete(struct gr__worker *w, struct gr__completion *c, int32_
     gr__spin_lock(&s->rlock);
     struct gr__wait *reader = s->rwaiter, *closer = NULL;
     s->rwaiter = NULL;
-    struct rwait *rw = reader ? GR_CONTAINER_OF(reader, struct rwait, wait) : NULL;
+    struct rwait *rw = reader ? GR_CONTAINER_OF(reader, struct rwait, wait) : s->rfill;
     if (res > 0 && (!br || deliver(s, rw, gr__bufring_data(br, bid), (size_t)res) < 0))
         s->rerr = s->rerr ? s->rerr : br ? -ENOMEM : -EIO;
     else if (res == 0)
         s->eof = 1;
     else if (res < 0 && res != -ENOBUFS && res != -ECANCELED && !s->rerr)
         s->rerr = res; /* ENOBUFS, ECANCELED: the next read arms it again */
+    if (reader && rw->dst)
+        s->rfill = rw;
     int pause = more && s->rlen >= s->rmax && !s->ms_pausing;
     s->ms_pausing |= pause;
     if (!more)
@@ -520,6 +527,7 @@ static int wait_data(gr_stream *s, struct rwait *rw)
     gr__spin_unlock(&s->rlock);
     int rc = gr__park(&rw->wait, "stream read", rwait_interrupt, GR_NO_DEADLINE);
     gr__spin_lock(&s->rlock);
+    s->rfill = NULL; /* rw's buffer is its own again */
     return rc;
 }
 
