@@ -32,6 +32,11 @@
 #   PRIORITY="nice -n -20" as root (else empty): servers and load generators
 #     then win the CPUs they are pinned to against other work on a shared
 #     machine, which keeps the numbers comparable.
+#   CPU_CAP=PERCENT (empty: no cap): run every server in a CPU cgroup capped
+#     at PERCENT of one CPU (cgroup v2 cpu.max or v1 cfs quota, 10 ms
+#     period; needs root). With the server capped below what the load
+#     generator can drive, the server is the bottleneck and messages/s and
+#     requests/s compare the servers' own cost, not the client's.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -49,18 +54,45 @@ if [[ -z ${PRIORITY+x} ]]; then
     PRIORITY=""
     [[ $(id -u) -eq 0 ]] && PRIORITY="nice -n -20"
 fi
+CPU_CAP=${CPU_CAP:-}
 read -r -a prio <<<"$PRIORITY"
-# Servers are started inline (`"${prio[@]}" taskset ... &`) so that $! is
-# the server itself (nice and taskset exec it); clients through this.
+# Servers are started inline (`"${prio[@]}" "${cap[@]}" taskset ... &`) so
+# that $! is the server itself (nice, sh and taskset exec it); clients
+# through this.
 pin_client() { "${prio[@]}" taskset -c "$CLIENT_CPUS" "$@"; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/net_compare.XXXXXX")
 pids=()
+cgroup=""
 cleanup() {
     for p in "${pids[@]:-}"; do [[ -n $p ]] && kill -KILL "$p" 2>/dev/null || true; done
+    # Its processes are gone (killed above or stopped earlier): remove it.
+    [[ -n $cgroup ]] && { sleep 0.2; rmdir "$cgroup" 2>/dev/null || true; }
     rm -rf "$work"
 }
 trap cleanup EXIT
+
+# ---- CPU cap ---------------------------------------------------------------
+# cap: the prefix that starts a server inside the capped cgroup (a shell
+# that moves itself there, then execs the server: its children, nginx's
+# workers, inherit the cgroup).
+cap=()
+if [[ -n $CPU_CAP ]]; then
+    [[ $CPU_CAP =~ ^[0-9]+$ && $CPU_CAP -ge 5 && $CPU_CAP -le 100 ]] ||
+        { echo "net_compare: CPU_CAP must be a percentage (5-100)" >&2; exit 2; }
+    quota=$((CPU_CAP * 100)) # microseconds per 10 ms period
+    if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+        cgroup=/sys/fs/cgroup/net_compare.$$
+        echo "+cpu" >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || true
+        mkdir "$cgroup" && echo "$quota 10000" >"$cgroup/cpu.max"
+    elif [[ -d /sys/fs/cgroup/cpu ]]; then
+        cgroup=/sys/fs/cgroup/cpu/net_compare.$$
+        mkdir "$cgroup" && echo 10000 >"$cgroup/cpu.cfs_period_us" &&
+            echo "$quota" >"$cgroup/cpu.cfs_quota_us"
+    fi || { echo "net_compare: cannot create a CPU cgroup (root and cgroupfs needed)" >&2; exit 1; }
+    [[ -n $cgroup ]] || { echo "net_compare: no cgroup filesystem for CPU_CAP" >&2; exit 1; }
+    cap=(env "NET_COMPARE_CGROUP=$cgroup/cgroup.procs" sh -c 'echo $$ >"$NET_COMPARE_CGROUP" && exec "$@"' sh)
+fi
 
 # ---- build ---------------------------------------------------------------
 BIN_DIR=${BIN_DIR:-}
@@ -99,9 +131,9 @@ wait_port() { # wait up to 5 s for 127.0.0.1:$1 to accept
 start_server() { # name port -> sets $server_pid
     local name=$1 p=$2
     case $name in
-    greenring) "${prio[@]}" taskset -c "$SERVER_CPUS" "$BIN_DIR/echo_server" -p "$p" -w "$SERVER_THREADS" >/dev/null & ;;
-    liburing) "${prio[@]}" taskset -c "$SERVER_CPUS" "$BIN_DIR/echo_liburing" -p "$p" -t "$SERVER_THREADS" >/dev/null & ;;
-    epoll) "${prio[@]}" taskset -c "$SERVER_CPUS" "$BIN_DIR/echo_epoll" -p "$p" -t "$SERVER_THREADS" >/dev/null & ;;
+    greenring) "${prio[@]}" "${cap[@]}" taskset -c "$SERVER_CPUS" "$BIN_DIR/echo_server" -p "$p" -w "$SERVER_THREADS" >/dev/null & ;;
+    liburing) "${prio[@]}" "${cap[@]}" taskset -c "$SERVER_CPUS" "$BIN_DIR/echo_liburing" -p "$p" -t "$SERVER_THREADS" >/dev/null & ;;
+    epoll) "${prio[@]}" "${cap[@]}" taskset -c "$SERVER_CPUS" "$BIN_DIR/echo_epoll" -p "$p" -t "$SERVER_THREADS" >/dev/null & ;;
     esac
     server_pid=$!
     pids+=("$server_pid")
@@ -155,7 +187,7 @@ median_round() { # scenario server -> the RESULT line of the median rate
 # ---- echo ---------------------------------------------------------------
 servers=(greenring liburing epoll)
 scenarios=("pp1 1 1 64" "pp50 50 1 64" "c200 200 8 512")
-echo "priority: ${PRIORITY:-default}" >&2
+echo "priority: ${PRIORITY:-default}; server CPU cap: ${CPU_CAP:+$CPU_CAP% of one CPU}${CPU_CAP:-none}" >&2
 echo "echo: server on CPU $SERVER_CPUS ($SERVER_THREADS thread(s)), loadgen on CPU $CLIENT_CPUS, ${DURATION}s x $ROUNDS rounds" >&2
 [[ $PARTS == *echo* ]] || scenarios=()
 for spec in "${scenarios[@]}"; do
@@ -217,7 +249,7 @@ if [[ $PARTS == *http* ]] && command -v wrk >/dev/null; then
     echo "http: wrk -t1 -c$HTTP_CONNS, ${DURATION}s x $ROUNDS rounds" >&2
     for r in $(seq 1 "$ROUNDS"); do
         next_port
-        "${prio[@]}" taskset -c "$SERVER_CPUS" "$BIN_DIR/http_server" -p "$port" -w "$SERVER_THREADS" >/dev/null &
+        "${prio[@]}" "${cap[@]}" taskset -c "$SERVER_CPUS" "$BIN_DIR/http_server" -p "$port" -w "$SERVER_THREADS" >/dev/null &
         hp=$!
         pids+=("$hp")
         wait_port "$port"
@@ -226,7 +258,7 @@ if [[ $PARTS == *http* ]] && command -v wrk >/dev/null; then
         if [[ ${#http_servers[@]} -gt 1 ]]; then
             next_port
             write_nginx_conf
-            "${prio[@]}" taskset -c "$SERVER_CPUS" nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>/dev/null &
+            "${prio[@]}" "${cap[@]}" taskset -c "$SERVER_CPUS" nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>/dev/null &
             np=$!
             pids+=("$np")
             wait_port "$port"
@@ -238,42 +270,75 @@ if [[ $PARTS == *http* ]] && command -v wrk >/dev/null; then
 fi
 
 # ---- table ----------------------------------------------------------------
+# Rounds run the servers back to back, so each round's ratio compares them
+# under the same conditions; the run-to-run spread on a shared VM (often
+# 20%) cancels out of it. A ratio column is the median over the rounds of
+# that round's ratio, with the number of rounds the server was ahead in.
+paired() { # "a b" per line -> "median(a/b)x (rounds with a>b/rounds)"
+    awk '$1 > 0 && $2 > 0 {r[n++] = $1 / $2; w += $1 > $2}
+        END {
+            if (n == 0) { print "-"; exit }
+            for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+            m = n % 2 ? r[(n - 1) / 2] : (r[n / 2 - 1] + r[n / 2]) / 2
+            printf "%.2fx (%d/%d)", m, w, n
+        }'
+}
+
+echo_pairs() { # scenario server baseline key invert -> "a b" per round
+    local r a b
+    [[ $2 == "$3" ]] && return 0 # paired prints "-" for a server against itself
+    for r in $(seq 1 "$ROUNDS"); do
+        a=$(field "${result[$1/$2/$r]}" "$4")
+        b=$(field "${result[$1/$3/$r]}" "$4")
+            if [[ $5 == invert ]]; then echo "${b:-0} ${a:-0}"; else echo "${a:-0} ${b:-0}"; fi
+    done
+}
+
 echo
-[[ ${#scenarios[@]} -gt 0 ]] && echo "Echo (server: $SERVER_THREADS thread(s) on CPU $SERVER_CPUS; median of $ROUNDS rounds of ${DURATION}s)"
-[[ ${#scenarios[@]} -gt 0 ]] && printf '%-6s %-10s %12s %9s %9s %9s %12s %9s %9s\n' scen server "msg/s" "p50 us" "p99 us" "p99.9 us" "srv ns/msg" "vs uring" "vs epoll"
+if [[ ${#scenarios[@]} -gt 0 ]]; then
+    echo "Echo (server: $SERVER_THREADS thread(s) on CPU $SERVER_CPUS${CPU_CAP:+, capped at $CPU_CAP% of a CPU}; median of $ROUNDS rounds of ${DURATION}s)"
+    echo "vs X: msg/s over X's in the same round; cpu vs X: X's server CPU per message over this one's (> 1: cheaper)"
+    printf '%-6s %-10s %10s %8s %8s %9s %10s %12s %12s %12s %12s\n' scen server "msg/s" "p50 us" "p99 us" "p99.9 us" "ns/msg" \
+        "vs uring" "vs epoll" "cpu vs uring" "cpu vs epoll"
+fi
 for spec in "${scenarios[@]}"; do
     read -r sc _ <<<"$spec"
-    declare -A rate=() med=()
     for srv in "${servers[@]}"; do
         line=$(median_round "$sc" "$srv")
-        rate[$srv]=$(field "$line" rate)
-        med[$srv]=$line
-    done
-    for srv in "${servers[@]}"; do
-        line=${med[$srv]}
-        vs_u=$(awk -v a="${rate[$srv]:-0}" -v b="${rate[liburing]:-0}" 'BEGIN{printf (b>0? "%.2fx":"-"), a/b}')
-        vs_e=$(awk -v a="${rate[$srv]:-0}" -v b="${rate[epoll]:-0}" 'BEGIN{printf (b>0? "%.2fx":"-"), a/b}')
-        printf '%-6s %-10s %12s %9s %9s %9s %12s %9s %9s\n' "$sc" "$srv" "$(field "$line" rate)" \
+        printf '%-6s %-10s %10s %8s %8s %9s %10s %12s %12s %12s %12s\n' "$sc" "$srv" "$(field "$line" rate)" \
             "$(field "$line" p50_us)" "$(field "$line" p99_us)" "$(field "$line" p999_us)" \
-            "$(field "$line" server_cpu_ns_per_msg)" "$vs_u" "$vs_e"
+            "$(field "$line" server_cpu_ns_per_msg)" \
+            "$(echo_pairs "$sc" "$srv" liburing rate plain | paired)" \
+            "$(echo_pairs "$sc" "$srv" epoll rate plain | paired)" \
+            "$(echo_pairs "$sc" "$srv" liburing server_cpu_ns_per_msg invert | paired)" \
+            "$(echo_pairs "$sc" "$srv" epoll server_cpu_ns_per_msg invert | paired)"
     done
 done
 [[ $PARTS == *http* ]] || exit 0
 echo
-echo "HTTP hello, keep-alive (wrk -t1 -c$HTTP_CONNS; server: $SERVER_THREADS worker(s) on CPU $SERVER_CPUS; median of $ROUNDS rounds of ${DURATION}s)"
+echo "HTTP hello, keep-alive (wrk -t1 -c$HTTP_CONNS; server: $SERVER_THREADS worker(s) on CPU $SERVER_CPUS${CPU_CAP:+, capped at $CPU_CAP% of a CPU}; median of $ROUNDS rounds of ${DURATION}s)"
 if [[ ${#http_servers[@]} -eq 0 ]]; then
     echo "wrk is not installed"
 else
     command -v nginx >/dev/null || echo "nginx is not installed"
-    printf '%-10s %12s %10s %10s %14s %10s\n' server "req/s" "p50" "p99" "srv ns/req" "vs nginx"
-    declare -A hmed=()
+    printf '%-10s %12s %10s %10s %11s %12s %14s\n' server "req/s" "p50" "p99" "ns/req" "vs nginx" "cpu vs nginx"
     for srv in "${http_servers[@]}"; do
-        hmed[$srv]=$(for r in $(seq 1 "$ROUNDS"); do echo "${http[$srv/$r]}"; done | sort -n | awk -v m=$(((ROUNDS + 1) / 2)) 'NR==m')
-    done
-    for srv in "${http_servers[@]}"; do
-        read -r rps p50 p99 per <<<"${hmed[$srv]}"
-        nrps=$(awk '{print $1}' <<<"${hmed[nginx]:-0}")
-        vs=$(awk -v a="$rps" -v b="${nrps:-0}" 'BEGIN{printf (b>0? "%.2fx":"-"), a/b}')
-        printf '%-10s %12s %10s %10s %14s %10s\n' "$srv" "$rps" "$p50" "$p99" "$per" "$vs"
+        read -r rps p50 p99 per <<<"$(for r in $(seq 1 "$ROUNDS"); do echo "${http[$srv/$r]}"; done |
+            sort -n | awk -v m=$(((ROUNDS + 1) / 2)) 'NR==m')"
+        vs="-" cvs="-"
+        if [[ " ${http_servers[*]} " == *" nginx "* ]]; then
+            [[ $srv == nginx ]] || vs=$(for r in $(seq 1 "$ROUNDS"); do
+                read -r a _ <<<"${http[$srv/$r]}"
+                read -r b _ <<<"${http[nginx/$r]}"
+                echo "$a $b"
+            done | paired)
+            [[ $srv == nginx ]] || cvs=$(for r in $(seq 1 "$ROUNDS"); do
+                read -r _ _ _ ca <<<"${http[$srv/$r]}"
+                read -r _ _ _ cb <<<"${http[nginx/$r]}"
+                [[ $ca == - || $cb == - ]] && ca=0 cb=0
+                echo "$cb $ca"
+            done | paired)
+        fi
+        printf '%-10s %12s %10s %10s %11s %12s %14s\n' "$srv" "$rps" "$p50" "$p99" "$per" "$vs" "$cvs"
     done
 fi
