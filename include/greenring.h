@@ -896,7 +896,9 @@ int gr_open_connection(gr_stream **out, const char *host, uint16_t port,
 int gr_open_unix_connection(gr_stream **out, const char *path, const gr_stream_opts *opts);
 int gr_stream_fd(gr_stream *s);
 
-/* Up to n bytes (at least 1 unless at EOF: 0). */
+/* Up to n bytes (at least 1 unless at EOF: 0). On a stream socket a read
+ * that has to wait receives straight into buf, and gets all that arrived
+ * for it before it runs again (up to n). */
 ssize_t gr_stream_read(gr_stream *s, void *buf, size_t n);
 /* Exactly n bytes; -ENODATA if EOF comes first (the partial data stays
  * buffered: gr_stream_buffered says how much arrived). n may exceed the
