@@ -351,19 +351,32 @@ START_TEST(timeout_loses_no_bytes)
 }
 END_TEST
 
-struct cancel_ctx {
+/* A task parked in gr_stream_read(st, buf, cap). */
+struct parked_read {
     gr_stream *st;
     gr_event started;
-    char buf[4096];
+    char *buf;
+    size_t cap;
     ssize_t got;
 };
 
-static int blocked_reader(void *arg)
+static int parked_reader(void *arg)
 {
-    struct cancel_ctx *c = arg;
+    struct parked_read *c = arg;
     gr_event_set(&c->started);
-    c->got = gr_stream_read(c->st, c->buf, sizeof(c->buf));
+    c->got = gr_stream_read(c->st, c->buf, c->cap);
     return (int)(c->got < 0 ? c->got : 0);
+}
+
+/* Spawn the reader and wait until it has started (with one worker: until
+ * it parks inside the read). */
+static void start_parked_read(struct parked_read *c, gr_stream *st, char *buf, size_t cap,
+                              gr_task **t)
+{
+    *c = (struct parked_read){.st = st, .buf = buf, .cap = cap};
+    gr_event_init(&c->started);
+    ck_assert_int_eq(gr_spawn(t, parked_reader, c, NULL), 0);
+    ck_assert_int_eq(gr_event_wait(&c->started), 0);
 }
 
 /* A reader cancelled from another task (maybe on another worker): the
@@ -374,11 +387,10 @@ static int cancel_reader_main(void *arg)
     for (int round = 0; round < 50; round++) {
         int s[2];
         pair(SOCK_STREAM, s);
-        struct cancel_ctx c = {.st = open_stream(s[0], NULL)};
-        gr_event_init(&c.started);
+        char rbuf[4096];
+        struct parked_read c;
         gr_task *t;
-        ck_assert_int_eq(gr_spawn(&t, blocked_reader, &c, NULL), 0);
-        ck_assert_int_eq(gr_event_wait(&c.started), 0);
+        start_parked_read(&c, open_stream(s[0], NULL), rbuf, sizeof(rbuf), &t);
         if (round % 2)
             ck_assert_int_eq(gr_send(s[1], "data", 4, 0), 4);
         ck_assert_int_eq(gr_cancel(t), 0);
@@ -416,13 +428,12 @@ static int busy_main(void *arg)
     (void)arg;
     int s[2];
     pair(SOCK_STREAM, s);
-    struct cancel_ctx c = {.st = open_stream(s[0], NULL)};
-    gr_event_init(&c.started);
+    char rbuf[4096];
+    struct parked_read c;
     gr_task *t, *t2;
-    ck_assert_int_eq(gr_spawn(&t, blocked_reader, &c, NULL), 0);
     /* One worker: the reader runs until it parks inside the read, and only
      * then does this task resume. */
-    ck_assert_int_eq(gr_event_wait(&c.started), 0);
+    start_parked_read(&c, open_stream(s[0], NULL), rbuf, sizeof(rbuf), &t);
     ck_assert_int_eq(gr_spawn(&t2, second_reader, c.st, NULL), 0);
     ck_assert_int_eq(gr_join(t2), -EBUSY);
     ck_assert_int_eq(gr_stream_close(c.st), -EBUSY);
@@ -440,21 +451,6 @@ START_TEST(second_reader_gets_ebusy)
 }
 END_TEST
 
-struct small_read {
-    gr_stream *st;
-    gr_event started;
-    char buf[3];
-    ssize_t got;
-};
-
-static int small_reader(void *arg)
-{
-    struct small_read *c = arg;
-    gr_event_set(&c->started);
-    c->got = gr_stream_read(c->st, c->buf, sizeof(c->buf));
-    return 0;
-}
-
 /* A read parked for data gets the packet copied straight into its own
  * buffer: as much as fits, and the rest stays buffered, in order, for
  * the next reads. */
@@ -463,12 +459,10 @@ static int parked_read_main(void *arg)
     (void)arg;
     int s[2];
     pair(SOCK_STREAM, s);
-    struct small_read c = {.st = open_stream(s[0], NULL)};
-    gr_event_init(&c.started);
+    char small[3];
+    struct parked_read c;
     gr_task *t;
-    ck_assert_int_eq(gr_spawn(&t, small_reader, &c, NULL), 0);
-    /* One worker: the reader runs until it parks inside the read. */
-    ck_assert_int_eq(gr_event_wait(&c.started), 0);
+    start_parked_read(&c, open_stream(s[0], NULL), small, sizeof(small), &t);
     ck_assert_int_eq(gr_send(s[1], "abcdefghij", 10, 0), 10);
     ck_assert_int_eq(gr_join(t), 0);
     ck_assert_int_eq(c.got, 3);
@@ -491,21 +485,6 @@ START_TEST(parked_read_fills_its_own_buffer)
 }
 END_TEST
 
-struct big_read {
-    gr_stream *st;
-    gr_event started;
-    char buf[5000];
-    ssize_t got;
-};
-
-static int big_reader(void *arg)
-{
-    struct big_read *c = arg;
-    gr_event_set(&c->started);
-    c->got = gr_stream_read(c->st, c->buf, sizeof(c->buf));
-    return 0;
-}
-
 /* 6000 bytes are more than one provided buffer (4 KiB): the kernel posts
  * them as two completions in the same round, and both go into the parked
  * reader's buffer (5000 bytes) before it runs; the last 1000 stay
@@ -515,16 +494,12 @@ static int parked_read_two_packets_main(void *arg)
     (void)arg;
     int s[2];
     pair(SOCK_STREAM, s);
-    static struct big_read c;
-    memset(&c, 0, sizeof(c));
-    c.st = open_stream(s[0], NULL);
-    gr_event_init(&c.started);
-    static char data[6000], rest[2000];
+    static char data[6000], big[5000], rest[2000];
     for (size_t i = 0; i < sizeof(data); i++)
         data[i] = (char)(i * 7 + i / 251);
+    struct parked_read c;
     gr_task *t;
-    ck_assert_int_eq(gr_spawn(&t, big_reader, &c, NULL), 0);
-    ck_assert_int_eq(gr_event_wait(&c.started), 0);
+    start_parked_read(&c, open_stream(s[0], NULL), big, sizeof(big), &t);
     ck_assert_int_eq(gr_send(s[1], data, sizeof(data), 0), (ssize_t)sizeof(data));
     ck_assert_int_eq(gr_join(t), 0);
     ck_assert_int_eq(c.got, 5000);
