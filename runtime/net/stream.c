@@ -533,7 +533,8 @@ static int wait_data(gr_stream *s, struct rwait *rw)
 
 /* dst (may be NULL): the reader's own buffer of cap bytes, filled directly
  * when the stream's buffer is empty; *direct says how much went there
- * (the return value then counts those bytes, not buffered ones). */
+ * (the return value then counts those bytes, not buffered ones). direct
+ * is only written when dst is given. */
 static ssize_t fill_multishot(gr_stream *s, size_t max, void *dst, size_t cap, size_t *direct)
 {
     size_t before = s->rlen;
@@ -566,11 +567,16 @@ static ssize_t fill_multishot(gr_stream *s, size_t max, void *dst, size_t cap, s
 }
 
 /* Receive more into the buffer, which may hold up to max bytes (max >
- * rlen). > 0: bytes added; 0: EOF; < 0: error. */
+ * rlen). > 0: bytes added; 0: EOF; < 0: error. With dst, as
+ * fill_multishot (single-shot receives never fill dst). */
+static ssize_t fill_into(gr_stream *s, size_t max, void *dst, size_t cap, size_t *direct)
+{
+    return s->ms ? fill_multishot(s, max, dst, cap, direct) : fill_single(s, max);
+}
+
 static ssize_t fill(gr_stream *s, size_t max)
 {
-    size_t direct = 0;
-    return s->ms ? fill_multishot(s, max, NULL, 0, &direct) : fill_single(s, max);
+    return fill_into(s, max, NULL, 0, NULL);
 }
 
 /* ---- the readers -------------------------------------------------------- */
@@ -607,7 +613,7 @@ static ssize_t read_locked(gr_stream *s, void *buf, size_t n)
     if (!s->ms && n >= DIRECT_MIN && !s->skip_line)
         return recv_unlocked(s, buf, n);
     size_t direct = 0;
-    ssize_t r = s->ms ? fill_multishot(s, s->limit, buf, n, &direct) : fill_single(s, s->limit);
+    ssize_t r = fill_into(s, s->limit, buf, n, &direct);
     if (direct)
         return (ssize_t)direct;
     return r > 0 ? (ssize_t)take(s, buf, n) : r;
